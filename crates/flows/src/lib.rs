@@ -1,0 +1,400 @@
+//! TCP stream reassembly, sharded by a symmetric flow hash.
+//!
+//! Every segment of a connection (both directions) carries the same [`FlowKey`] hash, so it is
+//! routed to the same shard, whose [`FlowTable`] is owned by one worker: no locks (Arkime's
+//! design). A table delivers each direction's bytes in sequence order to a [`StreamHandler`],
+//! drops retransmissions, holds out-of-order segments (bounded, as slices of the capture: never
+//! copied) until the gap fills, and skips gaps that do not fill instead of stalling.
+//!
+//! **Invariant:** a flow's memory is its fixed state plus at most [`MAX_HELD_SEGMENTS`] held
+//! slices per direction; the payload bytes themselves stay in the mapped capture.
+
+#![forbid(unsafe_code)]
+
+use std::hash::{BuildHasher, Hash};
+use std::net::IpAddr;
+
+use hashbrown::HashMap;
+use tlscap_decode::{flags, TcpSegment};
+
+/// Out-of-order segments held per direction before the oldest gap is declared lost.
+pub const MAX_HELD_SEGMENTS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    pub ip: IpAddr,
+    pub port: u16,
+}
+
+/// A connection's identity, the same for both directions (endpoints in sorted order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    lo: Endpoint,
+    hi: Endpoint,
+}
+
+impl FlowKey {
+    pub fn of(seg: &TcpSegment<'_>) -> FlowKey {
+        let a = Endpoint {
+            ip: seg.src,
+            port: seg.src_port,
+        };
+        let b = Endpoint {
+            ip: seg.dst,
+            port: seg.dst_port,
+        };
+        if a <= b {
+            FlowKey { lo: a, hi: b }
+        } else {
+            FlowKey { lo: b, hi: a }
+        }
+    }
+
+    /// A fast hash for routing to shards; symmetric because the key is.
+    pub fn shard(&self, shards: usize) -> usize {
+        let h = foldhash::fast::FixedState::with_seed(0x7c5a_11ed).hash_one(self);
+        ((h >> 32) as usize * shards) >> 32
+    }
+}
+
+/// Which endpoint sent a segment: A is the first endpoint the table saw for the flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Side {
+    A = 0,
+    B = 1,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::A => Side::B,
+            Side::B => Side::A,
+        }
+    }
+}
+
+/// Frame number and time of the packet being processed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketMeta {
+    pub frame: u64,
+    pub ts_ns: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseKind {
+    Fin,
+    Rst,
+}
+
+/// Per-direction capture-quality counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirStats {
+    pub packets: u64,
+    pub payload_bytes: u64,
+    pub retransmitted: u64,
+    pub out_of_order: u64,
+    pub missing_bytes: u64,
+}
+
+/// What a finished flow reports about its transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowInfo {
+    pub a: Endpoint,
+    pub b: Endpoint,
+    /// The side that sent the first SYN, when the capture saw it.
+    pub syn_from: Option<Side>,
+    pub first: PacketMeta,
+    pub last: PacketMeta,
+    pub stats: [DirStats; 2],
+    pub vlan: Option<u16>,
+}
+
+/// Consumes reassembled streams. One `Conn` per TCP connection.
+pub trait StreamHandler {
+    type Conn;
+    fn open(&mut self, info: &FlowInfo) -> Self::Conn;
+    /// In-order payload bytes from `side`, all from the packet `at`.
+    fn data(&mut self, conn: &mut Self::Conn, side: Side, data: &[u8], at: PacketMeta);
+    /// `missing` bytes of `side`'s stream were never captured.
+    fn gap(&mut self, conn: &mut Self::Conn, side: Side, missing: u64);
+    fn close(&mut self, conn: &mut Self::Conn, side: Side, kind: CloseKind, at: PacketMeta);
+    /// The connection is over, or the capture ended.
+    fn finish(&mut self, conn: Self::Conn, info: &FlowInfo);
+    /// False when the handler has no further use for this connection's payload.
+    fn wants_data(&self, conn: &Self::Conn) -> bool;
+}
+
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    seq: u32,
+    data: &'a [u8],
+    at: PacketMeta,
+}
+
+struct Direction<'a> {
+    next_seq: Option<u32>,
+    held: Vec<Held<'a>>,
+    fin: bool,
+    stats: DirStats,
+}
+
+impl Direction<'_> {
+    fn new() -> Self {
+        Direction {
+            next_seq: None,
+            held: Vec::new(),
+            fin: false,
+            stats: DirStats::default(),
+        }
+    }
+}
+
+struct Flow<'a, C> {
+    info: FlowInfo,
+    dirs: [Direction<'a>; 2],
+    conn: C,
+    rst: bool,
+    wants_data: bool,
+}
+
+/// Signed distance from `b` to `a` in sequence space (wraps at 2^32).
+#[inline]
+fn seq_diff(a: u32, b: u32) -> i32 {
+    a.wrapping_sub(b) as i32
+}
+
+/// One shard's connections. `'a` is the lifetime of the capture's bytes.
+pub struct FlowTable<'a, H: StreamHandler> {
+    flows: HashMap<FlowKey, Flow<'a, H::Conn>>,
+    pub handler: H,
+}
+
+impl<'a, H: StreamHandler> FlowTable<'a, H> {
+    pub fn new(handler: H) -> Self {
+        FlowTable {
+            flows: HashMap::new(),
+            handler,
+        }
+    }
+
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Processes one segment. Segments of a flow must come in capture order.
+    pub fn segment(&mut self, key: FlowKey, seg: &TcpSegment<'a>, at: PacketMeta) {
+        let src = Endpoint {
+            ip: seg.src,
+            port: seg.src_port,
+        };
+        let is_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
+        // Port reuse: a new SYN on a connection that already ended starts a new connection.
+        if is_syn {
+            if let Some(f) = self.flows.get(&key) {
+                let ended = f.rst || (f.dirs[0].fin && f.dirs[1].fin);
+                if ended {
+                    let f = self.flows.remove(&key).unwrap();
+                    self.handler.finish(f.conn, &f.info);
+                }
+            }
+        }
+        let flow = match self.flows.get_mut(&key) {
+            Some(f) => f,
+            // A bare ACK, FIN or RST of a connection we do not track (one that already ended,
+            // or began before the capture with nothing more to say) opens no flow.
+            None if !seg.has(flags::SYN) && seg.payload.is_empty() => return,
+            None => {
+                let dst = Endpoint {
+                    ip: seg.dst,
+                    port: seg.dst_port,
+                };
+                let syn_from = if is_syn {
+                    Some(Side::A)
+                } else if seg.has(flags::SYN) {
+                    Some(Side::B) // a SYN-ACK first: its receiver is the client
+                } else {
+                    None
+                };
+                let info = FlowInfo {
+                    a: src,
+                    b: dst,
+                    syn_from,
+                    first: at,
+                    last: at,
+                    stats: [DirStats::default(); 2],
+                    vlan: seg.vlan,
+                };
+                let conn = self.handler.open(&info);
+                self.flows.entry(key).or_insert(Flow {
+                    info,
+                    dirs: [Direction::new(), Direction::new()],
+                    conn,
+                    rst: false,
+                    wants_data: true,
+                })
+            }
+        };
+        let side = if src == flow.info.a { Side::A } else { Side::B };
+        let s = side as usize;
+        flow.info.last = at;
+        flow.dirs[s].stats.packets += 1;
+        if seg.has(flags::SYN) {
+            if flow.info.syn_from.is_none() {
+                flow.info.syn_from = Some(if seg.has(flags::ACK) {
+                    side.other()
+                } else {
+                    side
+                });
+            }
+            flow.dirs[s].next_seq = Some(seg.seq.wrapping_add(1));
+        }
+        // An ACK from this side for bytes the other side sent that we never saw: skip the gap
+        // now rather than wait for the hold queue to fill.
+        if seg.has(flags::ACK) && flow.wants_data {
+            let o = 1 - s;
+            if let (Some(next), Some(first)) = (flow.dirs[o].next_seq, flow.dirs[o].held.first()) {
+                if seq_diff(seg.ack, next) > 0 && seq_diff(seg.ack, first.seq) >= 0 {
+                    Self::skip_gap(&mut self.handler, flow, side.other());
+                }
+            }
+        }
+        if !seg.payload.is_empty() {
+            let seq = if seg.has(flags::SYN) {
+                seg.seq.wrapping_add(1)
+            } else {
+                seg.seq
+            };
+            flow.dirs[s].stats.payload_bytes += seg.payload.len() as u64;
+            if flow.wants_data {
+                Self::payload(&mut self.handler, flow, side, seq, seg.payload, at);
+            }
+        }
+        if seg.has(flags::FIN) || seg.has(flags::RST) {
+            let kind = if seg.has(flags::RST) {
+                CloseKind::Rst
+            } else {
+                CloseKind::Fin
+            };
+            while !flow.dirs[s].held.is_empty() {
+                Self::skip_gap(&mut self.handler, flow, side);
+            }
+            let first_close = !flow.dirs[s].fin && !flow.rst;
+            if kind == CloseKind::Rst {
+                flow.rst = true;
+            } else {
+                flow.dirs[s].fin = true;
+            }
+            if first_close {
+                self.handler.close(&mut flow.conn, side, kind, at);
+            }
+            let done = flow.rst || (flow.dirs[0].fin && flow.dirs[1].fin);
+            if done {
+                let f = self.flows.remove(&key).unwrap();
+                let mut info = f.info;
+                info.stats = [f.dirs[0].stats, f.dirs[1].stats];
+                self.handler.finish(f.conn, &info);
+            }
+        }
+    }
+
+    fn payload(
+        h: &mut H,
+        flow: &mut Flow<'a, H::Conn>,
+        side: Side,
+        seq: u32,
+        data: &'a [u8],
+        at: PacketMeta,
+    ) {
+        let s = side as usize;
+        let dir = &mut flow.dirs[s];
+        let next = *dir.next_seq.get_or_insert(seq);
+        let d = seq_diff(seq, next);
+        if d < 0 {
+            let overlap = d.unsigned_abs() as usize;
+            if overlap >= data.len() {
+                dir.stats.retransmitted += 1;
+                return;
+            }
+            // A retransmission that carries new bytes past what we have: keep the new part.
+            dir.stats.retransmitted += 1;
+            Self::deliver(h, flow, side, &data[overlap..], at);
+        } else if d == 0 {
+            Self::deliver(h, flow, side, data, at);
+        } else {
+            dir.stats.out_of_order += 1;
+            if dir
+                .held
+                .iter()
+                .any(|x| x.seq == seq && x.data.len() >= data.len())
+            {
+                dir.stats.retransmitted += 1;
+                return;
+            }
+            let pos = dir.held.partition_point(|x| seq_diff(x.seq, seq) <= 0);
+            dir.held.insert(pos, Held { seq, data, at });
+            if dir.held.len() > MAX_HELD_SEGMENTS {
+                Self::skip_gap(h, flow, side);
+            }
+            return;
+        }
+        Self::drain_held(h, flow, side);
+    }
+
+    fn deliver(h: &mut H, flow: &mut Flow<'a, H::Conn>, side: Side, data: &[u8], at: PacketMeta) {
+        let dir = &mut flow.dirs[side as usize];
+        dir.next_seq = Some(dir.next_seq.unwrap_or(0).wrapping_add(data.len() as u32));
+        h.data(&mut flow.conn, side, data, at);
+        if !h.wants_data(&flow.conn) {
+            flow.wants_data = false;
+            flow.dirs[0].held.clear();
+            flow.dirs[1].held.clear();
+        }
+    }
+
+    /// Delivers held segments that have become contiguous.
+    fn drain_held(h: &mut H, flow: &mut Flow<'a, H::Conn>, side: Side) {
+        let s = side as usize;
+        while let Some(first) = flow.dirs[s].held.first().copied() {
+            let next = flow.dirs[s].next_seq.unwrap_or(first.seq);
+            let d = seq_diff(first.seq, next);
+            if d > 0 {
+                break;
+            }
+            flow.dirs[s].held.remove(0);
+            let overlap = d.unsigned_abs() as usize;
+            if overlap < first.data.len() {
+                Self::deliver(h, flow, side, &first.data[overlap..], first.at);
+            }
+        }
+    }
+
+    /// Declares the bytes before the first held segment lost and resumes from it.
+    fn skip_gap(h: &mut H, flow: &mut Flow<'a, H::Conn>, side: Side) {
+        let s = side as usize;
+        let Some(first) = flow.dirs[s].held.first().copied() else {
+            return;
+        };
+        let next = flow.dirs[s].next_seq.unwrap_or(first.seq);
+        let missing = seq_diff(first.seq, next).max(0) as u64;
+        if missing > 0 {
+            flow.dirs[s].stats.missing_bytes += missing;
+            h.gap(&mut flow.conn, side, missing);
+            flow.dirs[s].next_seq = Some(first.seq);
+        }
+        Self::drain_held(h, flow, side);
+    }
+
+    /// Ends every flow (end of capture): held segments past gaps are delivered first.
+    pub fn finish_all(&mut self) {
+        for (_, mut f) in self.flows.drain() {
+            for side in [Side::A, Side::B] {
+                while !f.dirs[side as usize].held.is_empty() {
+                    Self::skip_gap(&mut self.handler, &mut f, side);
+                }
+            }
+            let mut info = f.info;
+            info.stats = [f.dirs[0].stats, f.dirs[1].stats];
+            self.handler.finish(f.conn, &info);
+        }
+    }
+}

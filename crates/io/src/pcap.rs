@@ -1,0 +1,219 @@
+//! Classic libpcap files: a 24-byte file header, then records of a 16-byte header (24 in the
+//! modified format) and the packet bytes.
+
+use crate::{Endian, RawPacket, ReadError, ReadErrorKind, MAX_RECORD};
+
+pub(crate) const MAGIC_US: u32 = 0xa1b2_c3d4;
+pub(crate) const MAGIC_NS: u32 = 0xa1b2_3c4d;
+pub(crate) const MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
+const FILE_HEADER: usize = 24;
+
+pub struct PcapReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    endian: Endian,
+    nanos: bool,
+    record_header: usize,
+    linktype: u32,
+    snaplen: u32,
+    frame: u64,
+    error: Option<ReadError>,
+}
+
+impl<'a> PcapReader<'a> {
+    pub fn new(data: &'a [u8]) -> Result<Self, ReadError> {
+        if data.len() < FILE_HEADER {
+            return Err(ReadError {
+                offset: 0,
+                kind: ReadErrorKind::Truncated {
+                    needed: FILE_HEADER as u64,
+                    available: data.len() as u64,
+                },
+            });
+        }
+        let le = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
+        let be = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+        let (endian, magic) = if matches!(le, MAGIC_US | MAGIC_NS | MAGIC_MODIFIED) {
+            (Endian::Little, le)
+        } else if matches!(be, MAGIC_US | MAGIC_NS | MAGIC_MODIFIED) {
+            (Endian::Big, be)
+        } else {
+            return Err(ReadError {
+                offset: 0,
+                kind: ReadErrorKind::NotACapture,
+            });
+        };
+        let snaplen = endian.u32(&data[16..20]);
+        // The upper bits of the link-type field carry FCS information (pcap-savefile(5)).
+        let linktype = endian.u32(&data[20..24]) & 0x0fff_ffff;
+        Ok(PcapReader {
+            data,
+            pos: FILE_HEADER,
+            endian,
+            nanos: magic == MAGIC_NS,
+            record_header: if magic == MAGIC_MODIFIED { 24 } else { 16 },
+            linktype,
+            snaplen,
+            frame: 0,
+            error: None,
+        })
+    }
+
+    pub fn linktype(&self) -> u32 {
+        self.linktype
+    }
+
+    pub fn error(&self) -> Option<&ReadError> {
+        self.error.as_ref()
+    }
+
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    fn fail(&mut self, kind: ReadErrorKind) -> Option<RawPacket<'a>> {
+        self.error = Some(ReadError {
+            offset: self.pos as u64,
+            kind,
+        });
+        self.pos = self.data.len();
+        None
+    }
+}
+
+impl<'a> Iterator for PcapReader<'a> {
+    type Item = RawPacket<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<RawPacket<'a>> {
+        let rest = self.data.len() - self.pos;
+        if rest == 0 {
+            return None;
+        }
+        if rest < self.record_header {
+            return self.fail(ReadErrorKind::Truncated {
+                needed: self.record_header as u64,
+                available: rest as u64,
+            });
+        }
+        let h = &self.data[self.pos..self.pos + 16];
+        let e = self.endian;
+        let secs = i64::from(e.u32(&h[0..4]));
+        let frac = i64::from(e.u32(&h[4..8]));
+        let incl = e.u32(&h[8..12]);
+        let orig = e.u32(&h[12..16]);
+        if incl > MAX_RECORD.max(self.snaplen) {
+            return self.fail(ReadErrorKind::BadLength {
+                length: u64::from(incl),
+            });
+        }
+        let body = self.pos + self.record_header;
+        let end = body + incl as usize;
+        if end > self.data.len() {
+            return self.fail(ReadErrorKind::Truncated {
+                needed: (self.record_header + incl as usize) as u64,
+                available: rest as u64,
+            });
+        }
+        self.pos = end;
+        self.frame += 1;
+        let ts_ns = secs * 1_000_000_000 + if self.nanos { frac } else { frac * 1000 };
+        Some(RawPacket {
+            frame: self.frame,
+            ts_ns,
+            linktype: self.linktype,
+            orig_len: orig.max(incl),
+            data: &self.data[body..end],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(magic: u32, big: bool, linktype: u32) -> Vec<u8> {
+        let mut v = Vec::new();
+        let put = |v: &mut Vec<u8>, x: u32| {
+            v.extend_from_slice(&if big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            })
+        };
+        put(&mut v, magic);
+        v.extend_from_slice(&if big { [0, 2, 0, 4] } else { [2, 0, 4, 0] });
+        put(&mut v, 0);
+        put(&mut v, 0);
+        put(&mut v, 65535);
+        put(&mut v, linktype);
+        v
+    }
+
+    fn record(v: &mut Vec<u8>, big: bool, secs: u32, frac: u32, data: &[u8], orig: u32) {
+        for x in [secs, frac, data.len() as u32, orig] {
+            v.extend_from_slice(&if big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            });
+        }
+        v.extend_from_slice(data);
+    }
+
+    #[test]
+    fn reads_both_byte_orders_and_resolutions() {
+        for big in [false, true] {
+            for (magic, scale) in [(MAGIC_US, 1000), (MAGIC_NS, 1)] {
+                let mut f = header(magic, big, 1);
+                record(&mut f, big, 10, 5, &[1, 2, 3], 3);
+                record(&mut f, big, 11, 6, &[4; 10], 60);
+                let r = PcapReader::new(&f).unwrap();
+                let p: Vec<_> = r.collect();
+                assert_eq!(p.len(), 2);
+                assert_eq!(p[0].frame, 1);
+                assert_eq!(p[1].frame, 2);
+                assert_eq!(p[0].ts_ns, 10_000_000_000 + 5 * scale);
+                assert_eq!(p[0].data, &[1, 2, 3]);
+                assert!(p[1].truncated());
+                assert_eq!(p[1].linktype, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_record_keeps_packets_before_it() {
+        let mut f = header(MAGIC_US, false, 1);
+        record(&mut f, false, 1, 0, &[9; 20], 20);
+        let cut = f.len();
+        record(&mut f, false, 2, 0, &[9; 20], 20);
+        f.truncate(cut + 16 + 5);
+        let mut r = PcapReader::new(&f).unwrap();
+        assert!(r.next().is_some());
+        assert!(r.next().is_none());
+        let e = r.error().unwrap();
+        assert_eq!(e.offset, cut as u64);
+        assert_eq!(
+            e.kind,
+            ReadErrorKind::Truncated {
+                needed: 36,
+                available: 21
+            }
+        );
+        assert!(e.to_string().contains(&format!("offset {cut}")));
+    }
+
+    #[test]
+    fn absurd_length_is_an_error_not_an_allocation() {
+        let mut f = header(MAGIC_US, false, 1);
+        f.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0]);
+        let mut r = PcapReader::new(&f).unwrap();
+        assert!(r.next().is_none());
+        assert_eq!(
+            r.error().unwrap().kind,
+            ReadErrorKind::BadLength {
+                length: 0x7fff_ffff
+            }
+        );
+    }
+}

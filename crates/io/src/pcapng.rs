@@ -1,0 +1,433 @@
+//! pcapng: a sequence of blocks `type, total length, body, total length`, in sections that each
+//! declare their own byte order. Interfaces are numbered per section.
+
+use crate::{Endian, RawPacket, ReadError, ReadErrorKind, MAX_RECORD};
+
+pub(crate) const BLOCK_SHB: u32 = 0x0a0d_0d0a;
+const BLOCK_IDB: u32 = 1;
+const BLOCK_OPB: u32 = 2;
+const BLOCK_SPB: u32 = 3;
+const BLOCK_EPB: u32 = 6;
+const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+const OPT_END: u16 = 0;
+const OPT_IF_TSRESOL: u16 = 9;
+const OPT_IF_TSOFFSET: u16 = 14;
+/// Blocks larger than this are treated as corrupt rather than read.
+const MAX_BLOCK: u32 = 64 << 20;
+
+#[derive(Clone, Copy, Debug)]
+struct Interface {
+    linktype: u32,
+    snaplen: u32,
+    /// Timestamp units per second.
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+pub struct PcapNgReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    endian: Endian,
+    interfaces: Vec<Interface>,
+    frame: u64,
+    error: Option<ReadError>,
+}
+
+impl<'a> PcapNgReader<'a> {
+    pub fn new(data: &'a [u8]) -> Result<Self, ReadError> {
+        let r = PcapNgReader {
+            data,
+            pos: 0,
+            endian: Endian::Little,
+            interfaces: Vec::new(),
+            frame: 0,
+            error: None,
+        };
+        // The first block must be a section header; reading it here gives a clean error early.
+        r.section_endian(0)?;
+        Ok(r)
+    }
+
+    pub fn error(&self) -> Option<&ReadError> {
+        self.error.as_ref()
+    }
+
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    fn err(&self, offset: usize, kind: ReadErrorKind) -> ReadError {
+        ReadError {
+            offset: offset as u64,
+            kind,
+        }
+    }
+
+    fn section_endian(&self, at: usize) -> Result<Endian, ReadError> {
+        let h = self.data.get(at..at + 12).ok_or_else(|| {
+            self.err(
+                at,
+                ReadErrorKind::Truncated {
+                    needed: 12,
+                    available: (self.data.len() - at) as u64,
+                },
+            )
+        })?;
+        match u32::from_le_bytes([h[8], h[9], h[10], h[11]]) {
+            BYTE_ORDER_MAGIC => Ok(Endian::Little),
+            m if m.swap_bytes() == BYTE_ORDER_MAGIC => Ok(Endian::Big),
+            _ => Err(self.err(
+                at,
+                ReadErrorKind::BadBlock("section header without byte-order magic"),
+            )),
+        }
+    }
+
+    /// Reads one block; returns a packet if the block held one.
+    fn block(&mut self) -> Result<Option<RawPacket<'a>>, ReadError> {
+        let at = self.pos;
+        let rest = self.data.len() - at;
+        if rest < 12 {
+            return Err(self.err(
+                at,
+                ReadErrorKind::Truncated {
+                    needed: 12,
+                    available: rest as u64,
+                },
+            ));
+        }
+        let raw_type = u32::from_le_bytes(self.data[at..at + 4].try_into().unwrap());
+        if raw_type == BLOCK_SHB {
+            self.endian = self.section_endian(at)?;
+            self.interfaces.clear();
+        }
+        let e = self.endian;
+        let btype = e.u32(&self.data[at..]);
+        let len = e.u32(&self.data[at + 4..]);
+        if len < 12 || !len.is_multiple_of(4) || len > MAX_BLOCK {
+            return Err(self.err(
+                at,
+                ReadErrorKind::BadLength {
+                    length: u64::from(len),
+                },
+            ));
+        }
+        let len = len as usize;
+        if len > rest {
+            return Err(self.err(
+                at,
+                ReadErrorKind::Truncated {
+                    needed: len as u64,
+                    available: rest as u64,
+                },
+            ));
+        }
+        if e.u32(&self.data[at + len - 4..]) as usize != len {
+            return Err(self.err(
+                at,
+                ReadErrorKind::BadBlock("trailing block length differs from the leading one"),
+            ));
+        }
+        let body = &self.data[at + 8..at + len - 4];
+        self.pos = at + len;
+        match btype {
+            BLOCK_IDB => {
+                if body.len() < 8 {
+                    return Err(self.err(
+                        at,
+                        ReadErrorKind::BadBlock("interface description block too short"),
+                    ));
+                }
+                let mut iface = Interface {
+                    linktype: u32::from(e.u16(&body[0..2])),
+                    snaplen: e.u32(&body[4..8]),
+                    units_per_sec: 1_000_000,
+                    offset_secs: 0,
+                };
+                for (code, value) in Options::new(&body[8..], e) {
+                    match code {
+                        OPT_IF_TSRESOL if !value.is_empty() => {
+                            let v = value[0];
+                            let exp = u32::from(v & 0x7f);
+                            iface.units_per_sec = if v & 0x80 != 0 {
+                                1u64.checked_shl(exp).unwrap_or(0)
+                            } else {
+                                10u64.checked_pow(exp).unwrap_or(0)
+                            };
+                        }
+                        OPT_IF_TSOFFSET if value.len() >= 8 => {
+                            let hi = u64::from(e.u32(&value[0..4]));
+                            let lo = u64::from(e.u32(&value[4..8]));
+                            iface.offset_secs = match e {
+                                Endian::Little => (lo << 32 | hi) as i64,
+                                Endian::Big => (hi << 32 | lo) as i64,
+                            };
+                        }
+                        _ => {}
+                    }
+                }
+                if iface.units_per_sec == 0 {
+                    return Err(self.err(at, ReadErrorKind::BadBlock("if_tsresol out of range")));
+                }
+                self.interfaces.push(iface);
+                Ok(None)
+            }
+            BLOCK_EPB | BLOCK_OPB => {
+                if body.len() < 20 {
+                    return Err(self.err(at, ReadErrorKind::BadBlock("packet block too short")));
+                }
+                let iface_id = if btype == BLOCK_EPB {
+                    e.u32(&body[0..4])
+                } else {
+                    u32::from(e.u16(&body[0..2]))
+                };
+                let hi = u64::from(e.u32(&body[4..8]));
+                let lo = u64::from(e.u32(&body[8..12]));
+                let caplen = e.u32(&body[12..16]);
+                let orig = e.u32(&body[16..20]);
+                let iface = *self.interfaces.get(iface_id as usize).ok_or_else(|| {
+                    self.err(
+                        at,
+                        ReadErrorKind::BadBlock("packet names an undeclared interface"),
+                    )
+                })?;
+                if caplen > MAX_RECORD.max(iface.snaplen) || 20 + caplen as usize > body.len() {
+                    return Err(self.err(
+                        at,
+                        ReadErrorKind::BadLength {
+                            length: u64::from(caplen),
+                        },
+                    ));
+                }
+                self.frame += 1;
+                Ok(Some(RawPacket {
+                    frame: self.frame,
+                    ts_ns: stamp_ns(hi << 32 | lo, iface),
+                    linktype: iface.linktype,
+                    orig_len: orig.max(caplen),
+                    data: &body[20..20 + caplen as usize],
+                }))
+            }
+            BLOCK_SPB => {
+                if body.len() < 4 {
+                    return Err(
+                        self.err(at, ReadErrorKind::BadBlock("simple packet block too short"))
+                    );
+                }
+                let iface = *self.interfaces.first().ok_or_else(|| {
+                    self.err(
+                        at,
+                        ReadErrorKind::BadBlock("simple packet block before any interface"),
+                    )
+                })?;
+                let orig = e.u32(&body[0..4]);
+                let mut caplen = (orig as usize).min(body.len() - 4);
+                if iface.snaplen != 0 {
+                    caplen = caplen.min(iface.snaplen as usize);
+                }
+                self.frame += 1;
+                // A simple packet block has no timestamp.
+                Ok(Some(RawPacket {
+                    frame: self.frame,
+                    ts_ns: 0,
+                    linktype: iface.linktype,
+                    orig_len: orig.max(caplen as u32),
+                    data: &body[4..4 + caplen],
+                }))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn stamp_ns(ticks: u64, iface: Interface) -> i64 {
+    let per = iface.units_per_sec;
+    let secs = ticks / per;
+    let frac = ticks % per;
+    let nanos = (u128::from(frac) * 1_000_000_000 / u128::from(per)) as i64;
+    (secs as i64)
+        .saturating_add(iface.offset_secs)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(nanos)
+}
+
+impl<'a> Iterator for PcapNgReader<'a> {
+    type Item = RawPacket<'a>;
+
+    fn next(&mut self) -> Option<RawPacket<'a>> {
+        while self.pos < self.data.len() {
+            match self.block() {
+                Ok(Some(p)) => return Some(p),
+                Ok(None) => {}
+                Err(e) => {
+                    self.error = Some(e);
+                    self.pos = self.data.len();
+                    return None;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// pcapng options: `code u16, length u16, value, padding to 4`.
+struct Options<'a> {
+    b: &'a [u8],
+    e: Endian,
+}
+
+impl<'a> Options<'a> {
+    fn new(b: &'a [u8], e: Endian) -> Self {
+        Options { b, e }
+    }
+}
+
+impl<'a> Iterator for Options<'a> {
+    type Item = (u16, &'a [u8]);
+    fn next(&mut self) -> Option<(u16, &'a [u8])> {
+        if self.b.len() < 4 {
+            return None;
+        }
+        let code = self.e.u16(&self.b[0..2]);
+        let len = self.e.u16(&self.b[2..4]) as usize;
+        if code == OPT_END || 4 + len > self.b.len() {
+            return None;
+        }
+        let value = &self.b[4..4 + len];
+        let padded = (4 + len).div_ceil(4) * 4;
+        self.b = &self.b[padded.min(self.b.len())..];
+        Some((code, value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct W {
+        v: Vec<u8>,
+        big: bool,
+    }
+    impl W {
+        fn u32(&mut self, x: u32) {
+            self.v.extend_from_slice(&if self.big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            });
+        }
+        fn u16(&mut self, x: u16) {
+            self.v.extend_from_slice(&if self.big {
+                x.to_be_bytes()
+            } else {
+                x.to_le_bytes()
+            });
+        }
+        fn block(&mut self, t: u32, body: impl FnOnce(&mut W)) {
+            let mut b = W {
+                v: Vec::new(),
+                big: self.big,
+            };
+            body(&mut b);
+            while !b.v.len().is_multiple_of(4) {
+                b.v.push(0);
+            }
+            let len = b.v.len() as u32 + 12;
+            self.u32(t);
+            self.u32(len);
+            self.v.extend_from_slice(&b.v);
+            self.u32(len);
+        }
+        fn shb(&mut self) {
+            self.block(BLOCK_SHB, |b| {
+                b.u32(BYTE_ORDER_MAGIC);
+                b.u16(1);
+                b.u16(0);
+                b.u32(u32::MAX);
+                b.u32(u32::MAX);
+            });
+        }
+        fn idb(&mut self, linktype: u16, tsresol: Option<u8>) {
+            self.block(BLOCK_IDB, |b| {
+                b.u16(linktype);
+                b.u16(0);
+                b.u32(0);
+                if let Some(r) = tsresol {
+                    b.u16(OPT_IF_TSRESOL);
+                    b.u16(1);
+                    b.v.extend_from_slice(&[r, 0, 0, 0]);
+                    b.u16(0);
+                    b.u16(0);
+                }
+            });
+        }
+        fn epb(&mut self, iface: u32, ticks: u64, data: &[u8]) {
+            self.block(BLOCK_EPB, |b| {
+                b.u32(iface);
+                b.u32((ticks >> 32) as u32);
+                b.u32(ticks as u32);
+                b.u32(data.len() as u32);
+                b.u32(data.len() as u32);
+                b.v.extend_from_slice(data);
+            });
+        }
+    }
+
+    #[test]
+    fn sections_of_both_byte_orders_and_interfaces() {
+        let mut w = W {
+            v: Vec::new(),
+            big: false,
+        };
+        w.shb();
+        w.idb(1, None);
+        w.idb(101, Some(9));
+        w.epb(0, 1_500_000, &[1, 2, 3]);
+        w.epb(1, 2_000_000_123, &[4, 5]);
+        w.block(0x0bad, |b| b.u32(7)); // unknown block, skipped
+        let mut big = W {
+            v: Vec::new(),
+            big: true,
+        };
+        big.shb();
+        big.idb(113, Some(0x80 | 20));
+        big.epb(0, 3 << 20, &[6]);
+        w.v.extend_from_slice(&big.v);
+        let mut r = PcapNgReader::new(&w.v).unwrap();
+        let p: Vec<_> = r.by_ref().collect();
+        assert!(r.error().is_none());
+        assert_eq!(p.len(), 3);
+        assert_eq!(
+            (p[0].frame, p[0].linktype, p[0].ts_ns),
+            (1, 1, 1_500_000_000)
+        );
+        assert_eq!(
+            (p[1].frame, p[1].linktype, p[1].ts_ns),
+            (2, 101, 2_000_000_123)
+        );
+        assert_eq!(
+            (p[2].frame, p[2].linktype, p[2].ts_ns),
+            (3, 113, 3_000_000_000)
+        );
+        assert_eq!(p[2].data, &[6]);
+    }
+
+    #[test]
+    fn corrupt_block_length_reports_offset() {
+        let mut w = W {
+            v: Vec::new(),
+            big: false,
+        };
+        w.shb();
+        w.idb(1, None);
+        w.epb(0, 1, &[1; 8]);
+        let bad = w.v.len();
+        w.epb(0, 2, &[1; 8]);
+        w.v[bad + 4] = 0x13; // not a multiple of 4
+        let mut r = PcapNgReader::new(&w.v).unwrap();
+        assert_eq!(r.by_ref().count(), 1);
+        let e = r.error().unwrap();
+        assert_eq!(e.offset, bad as u64);
+        assert!(matches!(e.kind, ReadErrorKind::BadLength { .. }));
+    }
+}

@@ -1,0 +1,488 @@
+//! Parsers for the handshake messages the outcome depends on. Each takes the message body
+//! (after the 4-byte handshake header) and returns a validated struct or a [`ParseError`].
+
+use sha2::{Digest, Sha256};
+
+use crate::codes::Version;
+
+/// A message that does not parse. The connection goes on; the handshake row counts an anomaly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseError(pub &'static str);
+
+pub type Result<T> = std::result::Result<T, ParseError>;
+
+/// A bounds-checked cursor over a message.
+#[derive(Clone, Copy)]
+pub(crate) struct Cursor<'a> {
+    b: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(b: &'a [u8], what: &'static str) -> Self {
+        Cursor { b, what }
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.b.is_empty()
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.b.len() < n {
+            return Err(ParseError(self.what));
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    pub(crate) fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    pub(crate) fn u16(&mut self) -> Result<u16> {
+        let b = self.take(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+    pub(crate) fn u24(&mut self) -> Result<usize> {
+        let b = self.take(3)?;
+        Ok(usize::from(b[0]) << 16 | usize::from(b[1]) << 8 | usize::from(b[2]))
+    }
+    /// A vector with a 1-byte length prefix.
+    pub(crate) fn vec8(&mut self) -> Result<Cursor<'a>> {
+        let n = usize::from(self.u8()?);
+        Ok(Cursor::new(self.take(n)?, self.what))
+    }
+    pub(crate) fn vec16(&mut self) -> Result<Cursor<'a>> {
+        let n = usize::from(self.u16()?);
+        Ok(Cursor::new(self.take(n)?, self.what))
+    }
+    pub(crate) fn vec24(&mut self) -> Result<Cursor<'a>> {
+        let n = self.u24()?;
+        Ok(Cursor::new(self.take(n)?, self.what))
+    }
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.b)
+    }
+}
+
+/// Extension code points that the parsers read.
+pub mod ext {
+    pub const SERVER_NAME: u16 = 0;
+    pub const ALPN: u16 = 16;
+    pub const SUPPORTED_VERSIONS: u16 = 43;
+}
+
+/// The format a ClientHello came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelloFormat {
+    Tls,
+    /// An SSLv2-format CLIENT-HELLO (real SSLv2, or SSLv2-compatible for SSLv3/TLS).
+    Sslv2,
+}
+
+impl HelloFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            HelloFormat::Tls => "tls",
+            HelloFormat::Sslv2 => "sslv2",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientHello {
+    pub format: HelloFormat,
+    /// `legacy_version` (for SSLv2 format: the version in the CLIENT-HELLO).
+    pub version: Version,
+    /// Versions from `supported_versions`, in wire order.
+    pub supported_versions: Vec<Version>,
+    /// Cipher suites in wire order; SSLv2 3-byte cipher kinds appear as their 24-bit value.
+    pub cipher_suites: Vec<u32>,
+    pub extensions: Vec<u16>,
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub session_id_len: u8,
+}
+
+impl ClientHello {
+    /// The highest version the client offers.
+    pub fn max_version(&self) -> Version {
+        self.supported_versions
+            .iter()
+            .copied()
+            .filter(|v| !v.is_grease())
+            .max()
+            .unwrap_or(self.version)
+    }
+}
+
+/// Parses a ClientHello; on malformed input returns what was read before the damage with the
+/// error, so that a row still says a ClientHello was sent (tshark does the same).
+pub fn parse_client_hello_lenient(body: &[u8]) -> (ClientHello, Option<ParseError>) {
+    let mut hello = ClientHello {
+        format: HelloFormat::Tls,
+        version: Version(0),
+        supported_versions: Vec::new(),
+        cipher_suites: Vec::new(),
+        extensions: Vec::new(),
+        sni: None,
+        alpn: Vec::new(),
+        session_id_len: 0,
+    };
+    let err = client_hello_into(body, &mut hello).err();
+    (hello, err)
+}
+
+pub fn parse_client_hello(body: &[u8]) -> Result<ClientHello> {
+    match parse_client_hello_lenient(body) {
+        (h, None) => Ok(h),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+fn client_hello_into(body: &[u8], hello: &mut ClientHello) -> Result<()> {
+    let mut c = Cursor::new(body, "truncated ClientHello");
+    hello.version = Version(c.u16()?);
+    c.take(32)?; // random
+    hello.session_id_len = c.vec8()?.rest().len() as u8;
+    let mut suites = match c.vec16() {
+        Ok(s) => s,
+        Err(_) => {
+            // A cipher-suite length past the message: keep the suites that are there.
+            let mut rest = Cursor::new(c.rest(), "");
+            while let Ok(s) = rest.u16() {
+                hello.cipher_suites.push(u32::from(s));
+            }
+            return Err(ParseError(
+                "ClientHello cipher suite list runs past the message",
+            ));
+        }
+    };
+    // An odd-length list is malformed, but its whole suites are still what the client offered
+    // (tshark reads them the same way).
+    while let Ok(s) = suites.u16() {
+        hello.cipher_suites.push(u32::from(s));
+    }
+    c.vec8()?; // compression methods
+    if c.is_empty() {
+        return Ok(());
+    }
+    let mut exts = c.vec16()?;
+    while !exts.is_empty() {
+        let ty = exts.u16()?;
+        let mut data = exts.vec16()?;
+        hello.extensions.push(ty);
+        match ty {
+            ext::SERVER_NAME => hello.sni = parse_sni(&mut data)?,
+            ext::ALPN => {
+                let mut list = data.vec16()?;
+                while !list.is_empty() {
+                    hello
+                        .alpn
+                        .push(String::from_utf8_lossy(list.vec8()?.rest()).into_owned());
+                }
+            }
+            ext::SUPPORTED_VERSIONS => {
+                let mut list = data.vec8()?;
+                while !list.is_empty() {
+                    hello.supported_versions.push(Version(list.u16()?));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn parse_sni(data: &mut Cursor<'_>) -> Result<Option<String>> {
+    if data.is_empty() {
+        return Ok(None); // a server's empty acknowledgement
+    }
+    let mut list = data.vec16()?;
+    while !list.is_empty() {
+        let kind = list.u8()?;
+        let name = list.vec16()?.rest();
+        if kind == 0 {
+            return Ok(Some(String::from_utf8_lossy(name).into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// An SSLv2-format CLIENT-HELLO message (type byte included in `msg`).
+pub fn parse_sslv2_client_hello(msg: &[u8]) -> Result<ClientHello> {
+    let mut c = Cursor::new(msg, "truncated SSLv2 CLIENT-HELLO");
+    if c.u8()? != 1 {
+        return Err(ParseError("not an SSLv2 CLIENT-HELLO"));
+    }
+    let version = Version(c.u16()?);
+    let spec_len = usize::from(c.u16()?);
+    let sid_len = c.u16()?;
+    let challenge_len = usize::from(c.u16()?);
+    if spec_len % 3 != 0 || sid_len > 32 || !(16..=32).contains(&challenge_len) {
+        return Err(ParseError("malformed SSLv2 CLIENT-HELLO lengths"));
+    }
+    let mut specs = Cursor::new(c.take(spec_len)?, "");
+    c.take(usize::from(sid_len) + challenge_len)?;
+    let mut cipher_suites = Vec::with_capacity(spec_len / 3);
+    while !specs.is_empty() {
+        let b = specs.take(3)?;
+        cipher_suites.push(u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]));
+    }
+    Ok(ClientHello {
+        format: HelloFormat::Sslv2,
+        version,
+        supported_versions: Vec::new(),
+        cipher_suites,
+        extensions: Vec::new(),
+        sni: None,
+        alpn: Vec::new(),
+        session_id_len: sid_len as u8,
+    })
+}
+
+/// SHA-256 of `"HelloRetryRequest"`: a ServerHello with this random is a HelloRetryRequest.
+pub const HRR_RANDOM: [u8; 32] = [
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerHello {
+    pub legacy_version: Version,
+    /// The negotiated version: `supported_versions` when present, else `legacy_version`.
+    pub version: Version,
+    pub cipher_suite: u16,
+    pub alpn: Option<String>,
+    pub hello_retry: bool,
+    pub session_id: Vec<u8>,
+    pub extensions: Vec<u16>,
+}
+
+pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello> {
+    let mut c = Cursor::new(body, "truncated ServerHello");
+    let legacy_version = Version(c.u16()?);
+    let random = c.take(32)?;
+    // TLS 1.3 drafts before 22 had no session id and no compression method in the ServerHello,
+    // and carried the real version in this field (0x7fNN, or 0x0304 in some implementations;
+    // from draft 22 on this field is always 0x0303).
+    let early_draft = (legacy_version.0 >> 8 == 0x7f && legacy_version.0 & 0xff < 22)
+        || legacy_version == Version::TLS13;
+    let session_id = if early_draft {
+        Vec::new()
+    } else {
+        c.vec8()?.rest().to_vec()
+    };
+    let cipher_suite = c.u16()?;
+    if !early_draft {
+        c.u8()?; // compression method
+    }
+    let mut hello = ServerHello {
+        legacy_version,
+        version: legacy_version,
+        cipher_suite,
+        alpn: None,
+        hello_retry: random == HRR_RANDOM,
+        session_id,
+        extensions: Vec::new(),
+    };
+    if c.is_empty() {
+        return Ok(hello);
+    }
+    let mut exts = c.vec16()?;
+    while !exts.is_empty() {
+        let ty = exts.u16()?;
+        let mut data = exts.vec16()?;
+        hello.extensions.push(ty);
+        match ty {
+            ext::SUPPORTED_VERSIONS => hello.version = Version(data.u16()?),
+            ext::ALPN => {
+                let mut list = data.vec16()?;
+                if !list.is_empty() {
+                    hello.alpn = Some(String::from_utf8_lossy(list.vec8()?.rest()).into_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(hello)
+}
+
+/// An SSLv2 SERVER-HELLO (type byte included).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sslv2ServerHello {
+    pub version: Version,
+    pub certificate: Option<Vec<u8>>,
+    pub cipher_kinds: Vec<u32>,
+}
+
+pub fn parse_sslv2_server_hello(msg: &[u8]) -> Result<Sslv2ServerHello> {
+    let mut c = Cursor::new(msg, "truncated SSLv2 SERVER-HELLO");
+    if c.u8()? != 4 {
+        return Err(ParseError("not an SSLv2 SERVER-HELLO"));
+    }
+    c.u8()?; // session id hit
+    c.u8()?; // certificate type
+    let version = Version(c.u16()?);
+    let cert_len = usize::from(c.u16()?);
+    let specs_len = usize::from(c.u16()?);
+    c.u16()?; // connection id length
+    let cert = c.take(cert_len)?;
+    let mut specs = Cursor::new(c.take(specs_len)?, "");
+    let mut cipher_kinds = Vec::new();
+    while let Ok(b) = specs.take(3) {
+        cipher_kinds.push(u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]));
+    }
+    Ok(Sslv2ServerHello {
+        version,
+        certificate: (!cert.is_empty()).then(|| cert.to_vec()),
+        cipher_kinds,
+    })
+}
+
+/// One certificate of a chain: its fingerprint and the DER names the diagnosis compares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertSummary {
+    pub sha256: [u8; 32],
+    pub len: usize,
+    /// DER of the issuer Name, when the certificate's outer structure parses.
+    pub issuer: Option<Vec<u8>>,
+    pub subject: Option<Vec<u8>>,
+}
+
+impl CertSummary {
+    pub fn of(der: &[u8]) -> CertSummary {
+        let names = crate::der::issuer_and_subject(der);
+        CertSummary {
+            sha256: Sha256::digest(der).into(),
+            len: der.len(),
+            issuer: names.map(|(i, _)| i.to_vec()),
+            subject: names.map(|(_, s)| s.to_vec()),
+        }
+    }
+}
+
+/// A TLS 1.0-1.2 Certificate message: the chain, leaf first.
+pub fn parse_certificate(body: &[u8]) -> Result<Vec<CertSummary>> {
+    let mut c = Cursor::new(body, "truncated Certificate");
+    let mut list = c.vec24()?;
+    let mut chain = Vec::new();
+    while !list.is_empty() {
+        chain.push(CertSummary::of(list.vec24()?.rest()));
+    }
+    Ok(chain)
+}
+
+/// A TLS 1.0-1.2 CertificateRequest: the DER names of the CAs the server accepts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CertificateRequest {
+    pub cert_types: Vec<u8>,
+    pub ca_names: Vec<Vec<u8>>,
+}
+
+pub fn parse_certificate_request(body: &[u8], version: Version) -> Result<CertificateRequest> {
+    let mut c = Cursor::new(body, "truncated CertificateRequest");
+    let cert_types = c.vec8()?.rest().to_vec();
+    if version >= Version::TLS12 {
+        c.vec16()?; // supported_signature_algorithms
+    }
+    let mut names = c.vec16()?;
+    let mut ca_names = Vec::new();
+    while !names.is_empty() {
+        ca_names.push(names.vec16()?.rest().to_vec());
+    }
+    Ok(CertificateRequest {
+        cert_types,
+        ca_names,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn client_hello_body(sni: &str, alpn: &[&str], versions: &[u16]) -> Vec<u8> {
+        let mut b = vec![0x03, 0x03];
+        b.extend_from_slice(&[7; 32]);
+        b.push(0);
+        b.extend_from_slice(&[0, 4, 0x13, 0x01, 0xc0, 0x2f]);
+        b.extend_from_slice(&[1, 0]);
+        let mut exts = Vec::new();
+        let name = sni.as_bytes();
+        exts.extend_from_slice(&[0, 0]);
+        exts.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
+        exts.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        exts.push(0);
+        exts.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        exts.extend_from_slice(name);
+        let mut protos = Vec::new();
+        for p in alpn {
+            protos.push(p.len() as u8);
+            protos.extend_from_slice(p.as_bytes());
+        }
+        exts.extend_from_slice(&[0, 16]);
+        exts.extend_from_slice(&((protos.len() + 2) as u16).to_be_bytes());
+        exts.extend_from_slice(&(protos.len() as u16).to_be_bytes());
+        exts.extend_from_slice(&protos);
+        exts.extend_from_slice(&[0, 43]);
+        exts.extend_from_slice(&((versions.len() * 2 + 1) as u16).to_be_bytes());
+        exts.push((versions.len() * 2) as u8);
+        for v in versions {
+            exts.extend_from_slice(&v.to_be_bytes());
+        }
+        b.extend_from_slice(&(exts.len() as u16).to_be_bytes());
+        b.extend_from_slice(&exts);
+        b
+    }
+
+    #[test]
+    fn client_hello_fields() {
+        let b = client_hello_body("example.com", &["h2", "http/1.1"], &[0x0304, 0x0303]);
+        let h = parse_client_hello(&b).unwrap();
+        assert_eq!(h.sni.as_deref(), Some("example.com"));
+        assert_eq!(h.alpn, ["h2", "http/1.1"]);
+        assert_eq!(h.cipher_suites, [0x1301, 0xc02f]);
+        assert_eq!(h.extensions, [0, 16, 43]);
+        assert_eq!(h.max_version(), Version::TLS13);
+        for n in 0..b.len() {
+            let _ = parse_client_hello(&b[..n]);
+        }
+    }
+
+    #[test]
+    fn sslv2_client_hello() {
+        // Zeek's ssl.v3.pcap frame 4, message part: CLIENT-HELLO offering TLS 1.0, 3 kinds.
+        let mut m = vec![1, 0x03, 0x01, 0, 9, 0, 0, 0, 16];
+        m.extend_from_slice(&[0x00, 0x00, 0x39, 0x00, 0x00, 0x38, 0x01, 0x00, 0x80]);
+        m.extend_from_slice(&[0xaa; 16]);
+        let h = parse_sslv2_client_hello(&m).unwrap();
+        assert_eq!(h.version, Version::TLS10);
+        assert_eq!(h.cipher_suites, [0x39, 0x38, 0x010080]);
+        assert_eq!(h.format, HelloFormat::Sslv2);
+        assert!(parse_sslv2_client_hello(&m[..20]).is_err());
+    }
+
+    #[test]
+    fn server_hello_with_supported_versions_and_hrr() {
+        let mut b = vec![0x03, 0x03];
+        b.extend_from_slice(&HRR_RANDOM);
+        b.extend_from_slice(&[0, 0x13, 0x01, 0]);
+        b.extend_from_slice(&[0, 6, 0, 43, 0, 2, 0x03, 0x04]);
+        let h = parse_server_hello(&b).unwrap();
+        assert_eq!(h.version, Version::TLS13);
+        assert_eq!(h.legacy_version, Version::TLS12);
+        assert!(h.hello_retry);
+        assert_eq!(h.cipher_suite, 0x1301);
+    }
+
+    #[test]
+    fn certificate_request_ca_names() {
+        let body = [1, 1, 0, 2, 4, 1, 0, 8, 0, 2, 0x30, 0x00, 0, 2, 0x30, 0x00];
+        let r = parse_certificate_request(&body, Version::TLS12).unwrap();
+        assert_eq!(r.ca_names.len(), 2);
+        let body10 = [1, 1, 0, 4, 0, 2, 0x30, 0x00];
+        assert_eq!(
+            parse_certificate_request(&body10, Version::TLS10)
+                .unwrap()
+                .ca_names,
+            [vec![0x30, 0]]
+        );
+    }
+}

@@ -1,0 +1,199 @@
+//! tlscap: why did this TLS handshake fail? The binary's glue: find inputs, scan them in
+//! parallel, write rows to Parquet, summarise. The protocol work lives in `crates/`.
+
+#![forbid(unsafe_code)]
+
+pub mod demo;
+pub mod rows;
+pub mod scan;
+pub mod summary;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+
+use anyhow::Context;
+use rayon::prelude::*;
+use tlscap_io::Format;
+use tlscap_output::{FileRow, ParquetOutput, Written};
+
+pub use scan::{scan_bytes, scan_file, Rows, ScanOptions};
+pub use summary::Summary;
+
+/// Everything a run produced, for the terminal summary and the exit status.
+pub struct RunReport {
+    pub files: Vec<FileRow>,
+    pub summary: Summary,
+    pub written: Written,
+    pub out_dir: PathBuf,
+    pub skipped_non_captures: u64,
+}
+
+impl RunReport {
+    /// True when every input was read whole.
+    pub fn all_read(&self) -> bool {
+        self.files.iter().all(|f| f.error.is_none())
+    }
+}
+
+/// The captures named by `inputs`: files as given, directories walked recursively with
+/// captures recognised by content. Returns the captures, rows for inputs that could not be
+/// read at all, and how many files in directories were not captures.
+pub fn find_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<FileRow>, u64) {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    let mut skipped = 0;
+    for input in inputs {
+        match std::fs::metadata(input) {
+            Ok(m) if m.is_dir() => walk(input, &mut found, &mut errors, &mut skipped),
+            Ok(_) => found.push(input.clone()),
+            Err(e) => errors.push(error_row(input, format!("cannot read: {e}"))),
+        }
+    }
+    found.sort();
+    found.dedup();
+    (found, errors, skipped)
+}
+
+fn error_row(path: &Path, error: String) -> FileRow {
+    FileRow {
+        capture: path.to_string_lossy().into(),
+        error: Some(error),
+        ..Default::default()
+    }
+}
+
+fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileRow>, skipped: &mut u64) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            errors.push(error_row(dir, format!("cannot read directory: {e}")));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() {
+            walk(&path, found, errors, skipped);
+        } else if ft.is_file() {
+            match read_magic(&path) {
+                Ok(head) if Format::detect(&head).is_some() => found.push(path),
+                Ok(_) => *skipped += 1,
+                Err(e) => errors.push(error_row(&path, format!("cannot read: {e}"))),
+            }
+        }
+    }
+}
+
+fn read_magic(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4);
+    std::fs::File::open(path)?.take(4).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Scans `inputs` into Parquet tables in `out_dir`. `progress` is told of bytes consumed.
+pub fn run(
+    inputs: &[PathBuf],
+    out_dir: &Path,
+    opts: ScanOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> anyhow::Result<RunReport> {
+    let (captures, mut unreadable, skipped_non_captures) = find_inputs(inputs);
+    let output = ParquetOutput::create(out_dir)
+        .with_context(|| format!("cannot write to {}", out_dir.display()))?;
+    // Rows flow to one writer thread; bounded so a slow disk slows the scan instead of
+    // growing memory.
+    let (tx, rx) = crossbeam_channel::bounded::<Rows>(256);
+    let writer = thread::spawn(move || -> anyhow::Result<(Written, Summary)> {
+        let mut output = output;
+        let mut summary = Summary::default();
+        for rows in rx {
+            match rows {
+                Rows::Handshakes(h) => {
+                    summary.handshakes(&h);
+                    output.handshakes(h)?;
+                }
+                Rows::Alerts(a) => {
+                    summary.alerts(&a);
+                    output.alerts(a)?;
+                }
+                Rows::File(f) => {
+                    summary.file(&f);
+                    output.files([f])?;
+                }
+            }
+        }
+        Ok((output.close()?, summary))
+    });
+    let mut files: Vec<FileRow> = captures
+        .par_iter()
+        .map(|path| scan_file(path, opts, &tx, progress))
+        .collect();
+    files.append(&mut unreadable);
+    files.sort_by(|a, b| a.capture.cmp(&b.capture));
+    for f in &files {
+        let _ = tx.send(Rows::File(f.clone()));
+    }
+    drop(tx);
+    let (written, summary) = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))??;
+    Ok(RunReport {
+        files,
+        summary,
+        written,
+        out_dir: out_dir.to_path_buf(),
+        skipped_non_captures,
+    })
+}
+
+/// Scans one capture held in memory and returns its rows (tests, the demo, tools).
+pub fn scan_to_rows(data: &[u8], name: &str, opts: ScanOptions) -> CaptureRows {
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let mut file = FileRow {
+        capture: Arc::from(name),
+        ..Default::default()
+    };
+    scan_bytes(data, Arc::from(name), opts, &tx, &|_| {}, &mut file);
+    drop(tx);
+    let mut out = CaptureRows {
+        file,
+        handshakes: Vec::new(),
+        alerts: Vec::new(),
+    };
+    for r in rx {
+        match r {
+            Rows::Handshakes(h) => out.handshakes.extend(h),
+            Rows::Alerts(a) => out.alerts.extend(a),
+            Rows::File(_) => {}
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The rows of one capture, in a stable order (by frame).
+#[derive(Clone, Debug)]
+pub struct CaptureRows {
+    pub file: tlscap_output::FileRow,
+    pub handshakes: Vec<tlscap_output::HandshakeRow>,
+    pub alerts: Vec<tlscap_output::AlertRow>,
+}
+
+impl CaptureRows {
+    fn sort(&mut self) {
+        let hs_key = |h: &tlscap_output::HandshakeRow| {
+            (
+                h.client_hello_frame
+                    .or(h.server_hello_frame)
+                    .unwrap_or(u64::MAX),
+                h.ts_us,
+                h.handshake_index,
+            )
+        };
+        self.handshakes.sort_by_key(hs_key);
+        self.alerts.sort_by_key(|a| (a.frame, a.ts_us));
+    }
+}

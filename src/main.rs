@@ -1,0 +1,137 @@
+//! `tlscap`: the command line. Thin: argument parsing, progress, summary, exit status.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use tlscap::{run, ScanOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "tlscap",
+    version,
+    about = "Why did this TLS handshake fail? Scan packet captures into Parquet."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan captures (files, or directories searched recursively) into Parquet tables.
+    Scan {
+        /// pcap or pcapng files, or directories holding them (recognised by content).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Folder for handshakes.parquet, alerts.parquet and files.parquet.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Worker threads (default: one per core).
+        #[arg(short = 'j', long)]
+        threads: Option<usize>,
+        /// No summary on the terminal.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Rebuild the motivating capture (a client certificate refused by IIS), scan it, explain it.
+    Demo {
+        /// Where to write the capture and the Parquet tables.
+        #[arg(long, default_value = "tlscap-demo")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Scan {
+            inputs,
+            out,
+            threads,
+            quiet,
+        } => {
+            if let Some(n) = threads {
+                if let Err(e) = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .build_global()
+                {
+                    eprintln!("tlscap: cannot start {n} threads: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            scan(&inputs, &out, quiet)
+        }
+        Command::Demo { dir } => match tlscap::demo::run_demo(&dir) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tlscap demo: {e:#}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn scan(inputs: &[PathBuf], out: &std::path::Path, quiet: bool) -> ExitCode {
+    let started = Instant::now();
+    let total: u64 = inputs.iter().map(|p| dir_size(p)).sum();
+    let bar = if std::io::stderr().is_terminal() && !quiet {
+        let b = ProgressBar::new(total);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let report = match run(inputs, out, ScanOptions::default(), &|n| bar.inc(n)) {
+        Ok(r) => r,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("tlscap: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    bar.finish_and_clear();
+    if !quiet {
+        print!("{}", report.summary.render(started.elapsed().as_secs_f64()));
+        if report.skipped_non_captures > 0 {
+            println!(
+                "Skipped {} file(s) that are not captures",
+                report.skipped_non_captures
+            );
+        }
+        println!(
+            "Wrote {}: handshakes.parquet ({} rows), alerts.parquet ({} rows), files.parquet ({} rows)",
+            report.out_dir.display(),
+            report.written.handshakes,
+            report.written.alerts,
+            report.written.files
+        );
+    }
+    if report.all_read() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Bytes under `p`, for the progress bar's total.
+fn dir_size(p: &std::path::Path) -> u64 {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|d| d.flatten().map(|e| dir_size(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
+}

@@ -1,0 +1,278 @@
+//! The glue between transport and TLS: a [`StreamHandler`] that feeds each connection's streams
+//! to a `tls::Connection` and turns its results into output rows.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
+use tlscap_output::{AlertRow, HandshakeRow};
+use tlscap_tls::{der, diagnosis, Alert, At, Close, Connection, Handshake, Role, Side, Sink};
+
+use crate::scan::Rows;
+
+/// Per-connection state: the TLS analysis and its results, held until the connection ends so
+/// that rows carry the final client/server orientation and capture-quality figures.
+pub struct ConnState {
+    tls: Connection,
+    alerts: Vec<Alert>,
+    handshakes: Vec<Handshake>,
+}
+
+struct Collect<'a> {
+    alerts: &'a mut Vec<Alert>,
+    handshakes: &'a mut Vec<Handshake>,
+}
+
+impl Sink for Collect<'_> {
+    fn alert(&mut self, alert: &Alert) {
+        self.alerts.push(alert.clone());
+    }
+    fn handshake(&mut self, handshake: Handshake) {
+        self.handshakes.push(handshake);
+    }
+}
+
+fn side(s: FlowSide) -> Side {
+    match s {
+        FlowSide::A => Side::A,
+        FlowSide::B => Side::B,
+    }
+}
+
+fn at(m: PacketMeta) -> At {
+    At {
+        frame: m.frame,
+        ts_ns: m.ts_ns,
+    }
+}
+
+fn us(ns: i64) -> i64 {
+    ns.div_euclid(1000)
+}
+
+fn hex(b: &[u8]) -> String {
+    use std::fmt::Write;
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
+}
+
+/// Rows of one shard, sent to the writer after each window.
+pub struct TlsHandler {
+    capture: Arc<str>,
+    handshakes: Vec<HandshakeRow>,
+    alerts: Vec<AlertRow>,
+    pub handshakes_emitted: u64,
+    pub alerts_emitted: u64,
+}
+
+impl TlsHandler {
+    pub fn new(capture: Arc<str>) -> Self {
+        TlsHandler {
+            capture,
+            handshakes: Vec::new(),
+            alerts: Vec::new(),
+            handshakes_emitted: 0,
+            alerts_emitted: 0,
+        }
+    }
+
+    /// Sends the rows gathered so far to the writer.
+    pub fn send(&mut self, tx: &Sender<Rows>) {
+        if !self.handshakes.is_empty() {
+            self.handshakes_emitted += self.handshakes.len() as u64;
+            let _ = tx.send(Rows::Handshakes(std::mem::take(&mut self.handshakes)));
+        }
+        if !self.alerts.is_empty() {
+            self.alerts_emitted += self.alerts.len() as u64;
+            let _ = tx.send(Rows::Alerts(std::mem::take(&mut self.alerts)));
+        }
+    }
+}
+
+/// Client and server endpoints: from the TLS hellos, else the SYN, else the higher port is
+/// taken as the client's (ephemeral ports are high).
+fn orient(client: Option<Side>, info: &FlowInfo) -> (Side, Endpoint, Endpoint) {
+    let by_port = if info.a.port >= info.b.port {
+        Side::A
+    } else {
+        Side::B
+    };
+    let client = client.unwrap_or(by_port);
+    match client {
+        Side::A => (client, info.a, info.b),
+        Side::B => (client, info.b, info.a),
+    }
+}
+
+fn endpoint(e: Endpoint) -> (Option<IpAddr>, Option<u16>) {
+    (Some(e.ip), Some(e.port))
+}
+
+impl StreamHandler for TlsHandler {
+    type Conn = ConnState;
+
+    fn open(&mut self, info: &FlowInfo) -> ConnState {
+        ConnState {
+            tls: Connection::new(info.syn_from.map(side)),
+            alerts: Vec::new(),
+            handshakes: Vec::new(),
+        }
+    }
+
+    fn data(&mut self, c: &mut ConnState, s: FlowSide, data: &[u8], m: PacketMeta) {
+        let mut sink = Collect {
+            alerts: &mut c.alerts,
+            handshakes: &mut c.handshakes,
+        };
+        c.tls.on_data(side(s), data, at(m), &mut sink);
+    }
+
+    fn gap(&mut self, c: &mut ConnState, s: FlowSide, missing: u64) {
+        c.tls.on_gap(side(s), missing);
+    }
+
+    fn close(&mut self, c: &mut ConnState, s: FlowSide, kind: CloseKind, m: PacketMeta) {
+        let kind = match kind {
+            CloseKind::Fin => Close::Fin,
+            CloseKind::Rst => Close::Rst,
+        };
+        let mut sink = Collect {
+            alerts: &mut c.alerts,
+            handshakes: &mut c.handshakes,
+        };
+        c.tls.on_close(side(s), kind, at(m), &mut sink);
+    }
+
+    fn finish(&mut self, mut c: ConnState, info: &FlowInfo) {
+        let mut sink = Collect {
+            alerts: &mut c.alerts,
+            handshakes: &mut c.handshakes,
+        };
+        c.tls.finish(&mut sink);
+        if c.handshakes.is_empty() && c.alerts.is_empty() {
+            return;
+        }
+        let (client, cep, sep) = orient(c.tls.client(), info);
+        let role = |s: Side| if s == client { "client" } else { "server" };
+        let (client_ip, client_port) = endpoint(cep);
+        let (server_ip, server_port) = endpoint(sep);
+        for a in &c.alerts {
+            self.alerts.push(AlertRow {
+                capture: self.capture.clone(),
+                frame: a.at.frame,
+                ts_us: us(a.at.ts_ns),
+                sender: Some(role(a.sender)),
+                client_ip,
+                client_port,
+                server_ip,
+                server_port,
+                handshake_index: a.handshake_index,
+                record_version: a.record_version.name(),
+                record_length: a.record_length,
+                encrypted: a.encrypted,
+                inferred: a.inferred,
+                level: a.level.map(|l| l.0),
+                code: a.code.map(|c| c.value()),
+                name: a.name(),
+            });
+        }
+        for mut hs in c.handshakes.drain(..) {
+            hs.client = Some(client);
+            self.handshakes
+                .push(handshake_row(&self.capture, &hs, client, (cep, sep), info));
+        }
+    }
+
+    fn wants_data(&self, c: &ConnState) -> bool {
+        c.tls.wants_data()
+    }
+}
+
+fn handshake_row(
+    capture: &Arc<str>,
+    hs: &Handshake,
+    client: Side,
+    (cep, sep): (Endpoint, Endpoint),
+    info: &FlowInfo,
+) -> HandshakeRow {
+    let role = |s: Side| if s == client { "client" } else { "server" };
+    let ch = hs.client_hello.as_ref();
+    let start = ch.map_or(hs.started, |(a, _)| *a);
+    let end = hs
+        .established
+        .or(hs.decided_by.as_ref().map(|a| a.at))
+        .or(hs.closed.map(|(_, _, a)| a));
+    let progress = |r: Role| hs.progress_of(r).and_then(|p| p.stage);
+    let (ci, si) = (client as usize, client.other() as usize);
+    let client_leaf = hs.client_chain.as_ref().and_then(|c| c.first());
+    HandshakeRow {
+        capture: capture.clone(),
+        client_ip: Some(cep.ip),
+        client_port: Some(cep.port),
+        server_ip: Some(sep.ip),
+        server_port: Some(sep.port),
+        vlan: info.vlan,
+        handshake_index: hs.index,
+        ts_us: us(start.ts_ns),
+        client_hello_frame: ch.map(|(a, _)| a.frame),
+        server_hello_frame: hs.server_hello.as_ref().map(|(a, _)| a.frame),
+        retry_client_hello_frame: hs.retry_client_hello.map(|a| a.frame),
+        client_hello_format: ch.map(|(_, h)| h.format.name()),
+        client_version: ch.map(|(_, h)| h.version.name()),
+        client_max_version: ch.map(|(_, h)| h.max_version().name()),
+        version: hs
+            .version
+            .filter(|_| hs.server_hello.is_some())
+            .map(|v| v.name()),
+        cipher_suite_id: hs.cipher_suite.filter(|_| hs.server_hello.is_some()),
+        cipher_suite: hs
+            .cipher_suite
+            .filter(|_| hs.server_hello.is_some())
+            .map(|c| {
+                tlscap_tls::CipherSuite(c)
+                    .name()
+                    .map_or_else(|| format!("0x{c:04x}"), str::to_string)
+            }),
+        sni: ch.and_then(|(_, h)| h.sni.clone()),
+        alpn_offered: ch.map(|(_, h)| h.alpn.clone()).unwrap_or_default(),
+        alpn: hs.alpn.clone(),
+        hello_retry_frame: hs.hello_retry.map(|a| a.frame),
+        renegotiation: hs.renegotiation.map(|r| r.name()),
+        initiator: hs.initiator.map(role),
+        client_cert_requested: hs.cert_request.is_some(),
+        client_cert_count: hs.client_chain.as_ref().map(|c| c.len() as u32),
+        client_cert_sha256: client_leaf.map(|c| hex(&c.sha256)),
+        client_cert_issuer: client_leaf
+            .and_then(|c| c.issuer.as_deref())
+            .map(der::name_to_string),
+        client_cert_issuer_listed: diagnosis::client_issuer_listed(hs),
+        server_cert_count: (!hs.server_chain.is_empty()).then_some(hs.server_chain.len() as u32),
+        server_cert_sha256: hs.server_chain.first().map(|c| hex(&c.sha256)),
+        outcome: hs.outcome.name(),
+        cause: diagnosis::cause(hs),
+        client_stage: progress(Role::Client),
+        server_stage: progress(Role::Server),
+        established_frame: hs.established.map(|a| a.frame),
+        duration_us: end.map(|e| us(e.ts_ns) - us(start.ts_ns)),
+        closed_by: hs.closed.map(|(s, _, _)| role(s)),
+        close_type: hs.closed.map(|(_, k, _)| k.name()),
+        alert_frame: hs.decided_by.as_ref().map(|a| a.at.frame),
+        alert_sender: hs.decided_by.as_ref().map(|a| role(a.sender)),
+        alert_level: hs.decided_by.as_ref().and_then(|a| a.level.map(|l| l.0)),
+        alert_code: hs
+            .decided_by
+            .as_ref()
+            .and_then(|a| a.code.map(|c| c.value())),
+        alert_name: hs.decided_by.as_ref().and_then(Alert::name),
+        alert_encrypted: hs.decided_by.as_ref().map(|a| a.encrypted),
+        syn_seen: info.syn_from.is_some(),
+        client_missing_bytes: info.stats[ci].missing_bytes,
+        server_missing_bytes: info.stats[si].missing_bytes,
+        retransmissions: info.stats[0].retransmitted + info.stats[1].retransmitted,
+        anomalies: hs.anomalies.clone(),
+    }
+}

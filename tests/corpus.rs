@@ -1,0 +1,227 @@
+//! Every capture of `../shared/corpus` is scanned and compared with tshark's decode of it
+//! (`truth/*.tsv`, see the corpus README):
+//! - every plaintext alert tshark decodes is an alert row at the same frame, level and code;
+//! - every TCP ClientHello is a handshake row at that `client_hello_frame` (or the retry
+//!   ClientHello after a HelloRetryRequest), with the same SNI;
+//! - every ServerHello is a handshake row at that `server_hello_frame` (or its
+//!   `hello_retry_frame`) with the same negotiated version.
+//!
+//! Exceptions are listed in `EXCEPTIONS` with their reason; the list only ever shrinks.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{corpus_dir, corpus_files, scan_corpus_file};
+use tlscap_tls::Version;
+
+/// (capture path inside the corpus, check, reason). A check is "alerts", "client_hello" or
+/// "server_hello".
+const EXCEPTIONS: &[(&str, &str, &str)] = &[
+    (
+        "ntop__nDPI/tests/cfgs/default/pcap/ja3_lots_of_cipher_suites_2_anon.pcap",
+        "client_hello",
+        "TCP inside GTP-U (UDP 2152): tunnels are decoded from issue #3 on",
+    ),
+    (
+        "ntop__nDPI/tests/cfgs/default/pcap/ja3_lots_of_cipher_suites_2_anon.pcap",
+        "server_hello",
+        "TCP inside GTP-U (UDP 2152): tunnels are decoded from issue #3 on",
+    ),
+];
+
+struct TruthRow {
+    frame: u64,
+    stream: String,
+    record_versions: Vec<String>,
+    handshake_types: Vec<String>,
+    handshake_version: Vec<String>,
+    supported_version: Vec<String>,
+    sni: String,
+    alert_levels: Vec<String>,
+    alert_descs: Vec<String>,
+}
+
+fn split(s: &str) -> Vec<String> {
+    if s.is_empty() {
+        Vec::new()
+    } else {
+        s.split(',').map(str::to_string).collect()
+    }
+}
+
+fn read_truth(capture: &str) -> Vec<TruthRow> {
+    let name = capture.replace('/', "__");
+    let path = corpus_dir().join("truth").join(format!("{name}.tsv"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| *h == n)
+            .unwrap_or_else(|| panic!("no column {n}"))
+    };
+    let (frame, stream, rv, ht, hv, sv, sni, al, ad) = (
+        col("frame.number"),
+        col("tcp.stream"),
+        col("tls.record.version"),
+        col("tls.handshake.type"),
+        col("tls.handshake.version"),
+        col("tls.handshake.extensions.supported_version"),
+        col("tls.handshake.extensions_server_name"),
+        col("tls.alert_message.level"),
+        col("tls.alert_message.desc"),
+    );
+    lines
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let g = |i: usize| f.get(i).copied().unwrap_or("");
+            TruthRow {
+                frame: g(frame).parse().unwrap(),
+                stream: g(stream).to_string(),
+                record_versions: split(g(rv)),
+                handshake_types: split(g(ht)),
+                handshake_version: split(g(hv)),
+                supported_version: split(g(sv)),
+                sni: g(sni).to_string(),
+                alert_levels: split(g(al)),
+                alert_descs: split(g(ad)),
+            }
+        })
+        .collect()
+}
+
+fn hex16(s: &str) -> u16 {
+    u16::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
+}
+
+fn excepted(capture: &str, check: &str) -> bool {
+    EXCEPTIONS
+        .iter()
+        .any(|(c, k, _)| *c == capture && *k == check)
+}
+
+#[test]
+fn corpus_matches_tshark() {
+    let mut failures: Vec<String> = Vec::new();
+    let mut checked = BTreeMap::<&str, usize>::new();
+    for capture in corpus_files() {
+        let rows = scan_corpus_file(&capture);
+        let truth = read_truth(&capture);
+        let mut fail = |check: &str, msg: String| {
+            if !excepted(&capture, check) {
+                failures.push(format!("{capture}: {check}: {msg}"));
+            }
+        };
+        for t in &truth {
+            if t.stream.is_empty() {
+                continue; // QUIC CRYPTO frames: not TCP
+            }
+            // Plaintext alerts, as (level, code) pairs.
+            for (l, d) in t.alert_levels.iter().zip(&t.alert_descs) {
+                *checked.entry("alerts").or_default() += 1;
+                let (l, d): (u8, u16) = (l.parse().unwrap(), d.parse().unwrap());
+                let found = rows.alerts.iter().any(|a| {
+                    a.frame == t.frame && !a.encrypted && a.level == Some(l) && a.code == Some(d)
+                });
+                if !found {
+                    let ours: Vec<_> = rows.alerts.iter().filter(|a| a.frame == t.frame).collect();
+                    fail(
+                        "alerts",
+                        format!("frame {}: tshark {l}/{d}, ours {ours:?}", t.frame),
+                    );
+                }
+            }
+            let sslv2 = t.record_versions.first().is_some_and(|v| v == "0x0002");
+            for (i, ty) in t.handshake_types.iter().enumerate() {
+                match (ty.as_str(), sslv2) {
+                    ("1", _) => {
+                        *checked.entry("client_hello").or_default() += 1;
+                        let sni = (!t.sni.is_empty())
+                            .then(|| t.sni.split(',').next().unwrap().to_string());
+                        let row = rows.handshakes.iter().find(|h| {
+                            h.client_hello_frame == Some(t.frame)
+                                || h.retry_client_hello_frame == Some(t.frame)
+                        });
+                        match row {
+                            None => fail(
+                                "client_hello",
+                                format!("frame {}: no handshake row", t.frame),
+                            ),
+                            Some(h) if h.client_hello_frame == Some(t.frame) && h.sni != sni => {
+                                fail(
+                                    "client_hello",
+                                    format!(
+                                        "frame {}: sni tshark {sni:?} ours {:?}",
+                                        t.frame, h.sni
+                                    ),
+                                )
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    ("2", false) => {
+                        *checked.entry("server_hello").or_default() += 1;
+                        // The supported_versions value of a ServerHello is the negotiated one.
+                        let v = t
+                            .supported_version
+                            .last()
+                            .or(t.handshake_version.get(i))
+                            .or(t.handshake_version.last())
+                            .map(|v| Version(hex16(v)).name());
+                        let row = rows.handshakes.iter().find(|h| {
+                            h.server_hello_frame == Some(t.frame)
+                                || h.hello_retry_frame == Some(t.frame)
+                        });
+                        match row {
+                            None => fail(
+                                "server_hello",
+                                format!("frame {}: no handshake row", t.frame),
+                            ),
+                            Some(h) if h.server_hello_frame == Some(t.frame) && h.version != v => {
+                                fail(
+                                    "server_hello",
+                                    format!(
+                                        "frame {}: version tshark {v:?} ours {:?}",
+                                        t.frame, h.version
+                                    ),
+                                )
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    eprintln!("checked: {checked:?}");
+    assert!(
+        checked.get("client_hello").copied().unwrap_or(0) > 200,
+        "too few ClientHellos checked: {checked:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} mismatches with tshark:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn exceptions_name_real_captures() {
+    let files = corpus_files();
+    for (c, check, reason) in EXCEPTIONS {
+        assert!(
+            files.iter().any(|f| f == c),
+            "exception for unknown capture {c}"
+        );
+        assert!(
+            ["alerts", "client_hello", "server_hello"].contains(check),
+            "{check}"
+        );
+        assert!(!reason.is_empty());
+    }
+}
