@@ -190,6 +190,8 @@ pub struct Handshake {
     pub closed: Option<(Side, Close, At)>,
     /// TLS 1.3: the client's first encrypted record after the ServerHello.
     pub client_flight: Option<At>,
+    /// TLS 1.3: the client's encrypted records after the ServerHello.
+    pub client_records: u32,
     pub outcome: Outcome,
     /// The alert that decided the outcome, when one did.
     pub decided_by: Option<Alert>,
@@ -221,6 +223,7 @@ impl Handshake {
             last_warning: None,
             closed: None,
             client_flight: None,
+            client_records: 0,
             outcome: Outcome::Incomplete,
             decided_by: None,
             anomalies: Vec::new(),
@@ -422,14 +425,30 @@ impl Connection {
         match self.dirs[d].framing {
             Framing::Dead => return,
             Framing::Probe => {
-                if !self.probe(side, data) {
+                // A record header may arrive over several short segments: keep up to 5 bytes
+                // that could begin one, and decide once there are enough.
+                let dir = &mut self.dirs[d];
+                let stash = dir.header_len;
+                let mut head = dir.header;
+                let take = (5 - stash).min(data.len());
+                head[stash..stash + take].copy_from_slice(&data[..take]);
+                let have = stash + take;
+                let could_start = ContentType(head[0]).is_known() || head[0] & 0x80 != 0;
+                if have < 5 && could_start {
+                    dir.header = head;
+                    dir.header_len = have;
+                    return;
+                }
+                if !self.probe(side, &head[..have]) {
                     let dir = &mut self.dirs[d];
+                    dir.header_len = 0;
                     dir.probes_left = dir.probes_left.saturating_sub(1);
                     if dir.probes_left == 0 {
                         dir.framing = Framing::Dead;
                     }
                     return;
                 }
+                // Locked on: the stashed bytes are the start of the first record header.
                 let dir = &mut self.dirs[d];
                 dir.framing = Framing::Records;
                 dir.ever_locked = true;
@@ -580,7 +599,12 @@ impl Connection {
             return;
         }
         hs.closed = Some((side, kind, at));
-        if tls13 && hs.fatal.is_none() && hs.server_hello.is_some() {
+        // A client aborts a TLS 1.3 handshake with an alert in place of its Finished, as its
+        // first encrypted record; an alert-sized record after its Finished is a close_notify.
+        // The server's alert-sized record counts only before it accepted the Finished, which
+        // `established` already rules out.
+        let aborted_flight = Some(side) != client || hs.client_records == 1;
+        if tls13 && hs.fatal.is_none() && hs.server_hello.is_some() && aborted_flight {
             if let Some((ContentType::APPLICATION_DATA, len, rat)) = last {
                 if len == alert_size {
                     let alert = Alert {
@@ -875,6 +899,7 @@ impl Connection {
                 return; // 0-RTT early data, before the ServerHello
             }
             if Some(side) == client {
+                hs.client_records += 1;
                 if hs.client_flight.is_none() {
                     hs.client_flight = Some(at);
                     hs.progress[side.i()].stage = Some("encrypted flight");

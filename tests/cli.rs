@@ -1,0 +1,89 @@
+//! The command line: exit statuses, damaged and foreign inputs, directories.
+
+use std::process::Command;
+
+fn tlscap() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tlscap"))
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("tlscap-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn usage_error_is_status_2() {
+    assert_eq!(tlscap().arg("scan").status().unwrap().code(), Some(2));
+    assert_eq!(tlscap().arg("frobnicate").status().unwrap().code(), Some(2));
+}
+
+#[test]
+fn a_bad_input_is_status_1_and_the_good_ones_are_still_written() {
+    let d = tmp("bad");
+    let good = d.join("good.pcap");
+    std::fs::write(&good, tlscap::demo::seed_capture()).unwrap();
+    let text = d.join("notes.txt");
+    std::fs::write(&text, "not a capture").unwrap();
+    let mut cut = tlscap::demo::seed_capture();
+    cut.truncate(cut.len() - 30);
+    let truncated = d.join("cut.pcap");
+    std::fs::write(&truncated, &cut).unwrap();
+    let out = d.join("out");
+    let o = tlscap()
+        .arg("scan")
+        .args([&good, &text, &truncated])
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary = String::from_utf8(o.stdout).unwrap();
+    assert!(summary.contains("Files not read whole (2)"), "{summary}");
+    assert!(
+        summary.contains("not a pcap or pcapng capture"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("file ends inside a record at byte offset"),
+        "{summary}"
+    );
+    // The truncated copy lost only its last frame: its handshake row and alert are there too.
+    assert!(summary.contains("Handshakes: 2"), "{summary}");
+    for t in ["handshakes", "alerts", "files"] {
+        assert!(out.join(format!("{t}.parquet")).exists());
+    }
+}
+
+#[test]
+fn directories_are_searched_by_content() {
+    let d = tmp("dir");
+    std::fs::create_dir_all(d.join("in/nested")).unwrap();
+    std::fs::write(
+        d.join("in/nested/capture.bin"),
+        tlscap::demo::seed_capture(),
+    )
+    .unwrap();
+    std::fs::write(d.join("in/readme.md"), "hello").unwrap();
+    let o = tlscap()
+        .arg("scan")
+        .arg(d.join("in"))
+        .arg("-o")
+        .arg(d.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let summary = String::from_utf8(o.stdout).unwrap();
+    assert!(summary.contains("Scanned 1 file(s)"), "{summary}");
+    assert!(
+        summary.contains("Skipped 1 file(s) that are not captures"),
+        "{summary}"
+    );
+    assert!(summary.contains("fatal bad_certificate (42)"), "{summary}");
+}
