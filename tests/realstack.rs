@@ -1,0 +1,294 @@
+//! Captures made by real TLS stacks (OpenSSL and GnuTLS, `tests/realstack/gen.sh`) with known
+//! outcomes: every scenario's handshake row and alerts must say what the stacks did.
+//!
+//! The captures are generated on first use into `target/realstack` (or `TLSCAP_REALSTACK`),
+//! which needs root (network namespaces, tcpdump); `cargo xtask test` installs the tools.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use tlscap::{scan_to_rows, CaptureRows, ScanOptions};
+
+fn captures() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("TLSCAP_REALSTACK")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/realstack"));
+        if !dir.join("MANIFEST.tsv").exists() {
+            let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/realstack/gen.sh");
+            let status = Command::new("bash")
+                .arg(script)
+                .arg("scenarios")
+                .arg(&dir)
+                .status()
+                .expect("bash runs");
+            assert!(
+                status.success(),
+                "tests/realstack/gen.sh failed (it needs root; run `cargo xtask test`)"
+            );
+        }
+        dir
+    })
+}
+
+struct Scenario {
+    name: String,
+    tls13: bool,
+    outcome: String,
+    alert_sender: Option<String>,
+    alert_code: Option<u16>,
+    alert_encrypted: Option<bool>,
+}
+
+fn manifest() -> Vec<Scenario> {
+    let text = std::fs::read_to_string(captures().join("MANIFEST.tsv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| *h == n)
+            .unwrap_or_else(|| panic!("MANIFEST has no {n}"))
+    };
+    let (name, version, outcome, sender, code, enc) = (
+        col("name"),
+        col("tls_version"),
+        col("expected_outcome"),
+        col("expected_alert_sender"),
+        col("expected_alert_code"),
+        col("expected_alert_encrypted"),
+    );
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Scenario {
+                name: f[name].into(),
+                tls13: f[version] == "TLS1.3",
+                outcome: f[outcome].into(),
+                alert_sender: opt(f[sender]),
+                alert_code: opt(f[code]).map(|c| c.parse().unwrap()),
+                alert_encrypted: opt(f[enc]).map(|e| e == "true"),
+            }
+        })
+        .collect()
+}
+
+fn scan(name: &str) -> CaptureRows {
+    let data = std::fs::read(captures().join(format!("{name}.pcap"))).unwrap();
+    scan_to_rows(
+        &data,
+        name,
+        ScanOptions {
+            shards: 2,
+            window: 64,
+        },
+    )
+}
+
+#[test]
+fn every_scenario_has_its_known_outcome_and_alert() {
+    let scenarios = manifest();
+    assert!(
+        scenarios.len() >= 10,
+        "expected the 10+ scenarios of gen.sh"
+    );
+    for s in &scenarios {
+        let rows = scan(&s.name);
+        let h = rows
+            .handshakes
+            .first()
+            .unwrap_or_else(|| panic!("{}: no handshake row", s.name));
+        assert_eq!(h.outcome, s.outcome, "{}: outcome ({:?})", s.name, h.cause);
+        assert!(h.client_hello_frame.is_some() && h.syn_seen, "{}", s.name);
+        let first_alert = rows.alerts.first();
+        match s.outcome.as_str() {
+            "failed" => {
+                assert_eq!(
+                    h.alert_sender.map(str::to_string),
+                    s.alert_sender,
+                    "{}: alert sender",
+                    s.name
+                );
+                assert_eq!(
+                    h.alert_encrypted, s.alert_encrypted,
+                    "{}: alert encrypted",
+                    s.name
+                );
+                if s.alert_encrypted == Some(true) {
+                    // The code is known to the manifest (from the key log), never to us.
+                    assert_eq!(
+                        h.alert_code, None,
+                        "{}: an encrypted alert's code is never guessed",
+                        s.name
+                    );
+                } else {
+                    assert_eq!(h.alert_code, s.alert_code, "{}: alert code", s.name);
+                    assert_eq!(h.alert_level, Some(2), "{}: fatal", s.name);
+                }
+                assert!(h.cause.is_some(), "{}", s.name);
+            }
+            _ => {
+                assert_eq!(h.alert_frame, None, "{}: no deciding alert", s.name);
+                assert_eq!(h.cause, None, "{}", s.name);
+                // The first alert on the connection is the closing one; in TLS 1.3 it travels
+                // inside an application-data record and is not an alert record at all.
+                if s.tls13 {
+                    assert!(
+                        rows.alerts.is_empty(),
+                        "{}: no TLS 1.3 alert is visible here",
+                        s.name
+                    );
+                } else if let Some(sender) = &s.alert_sender {
+                    let a =
+                        first_alert.unwrap_or_else(|| panic!("{}: closing alert missing", s.name));
+                    assert_eq!(
+                        a.sender,
+                        Some(sender.as_str()),
+                        "{}: closing alert sender",
+                        s.name
+                    );
+                    assert_eq!(
+                        Some(a.encrypted),
+                        s.alert_encrypted,
+                        "{}: closing alert encrypted",
+                        s.name
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn server_rejects_client_certificate_tls12() {
+    let rows = scan("server_rejects_client_cert");
+    let h = &rows.handshakes[0];
+    assert_eq!(h.version.as_deref(), Some("TLS 1.2"));
+    assert!(h.client_cert_requested);
+    assert_eq!(h.client_cert_count, Some(1));
+    assert_eq!(h.client_cert_issuer_listed, Some(false));
+    assert_eq!(
+        (h.alert_sender, h.alert_code, h.alert_name),
+        (Some("server"), Some(48), Some("unknown_ca"))
+    );
+    assert!(h
+        .cause
+        .as_deref()
+        .unwrap()
+        .starts_with("the server rejected the client's certificate"));
+    let a = &rows.alerts[0];
+    assert_eq!(
+        (a.frame as i64, a.record_length, a.encrypted),
+        (h.alert_frame.unwrap() as i64, 2, false)
+    );
+}
+
+#[test]
+fn client_rejects_server_certificate() {
+    let h = &scan("client_rejects_server_cert").handshakes[0];
+    assert_eq!(
+        (h.alert_sender, h.alert_encrypted),
+        (Some("client"), Some(false))
+    );
+    assert!(
+        h.cause
+            .as_deref()
+            .unwrap()
+            .starts_with("the client rejected the server's certificate"),
+        "{:?}",
+        h.cause
+    );
+    assert_eq!(h.server_cert_count, Some(1));
+}
+
+#[test]
+fn version_mismatch_and_no_shared_cipher() {
+    let h = &scan("version_mismatch").handshakes[0];
+    assert_eq!((h.alert_code, h.version.as_deref()), (Some(70), None));
+    assert_eq!(h.client_max_version.as_deref(), Some("TLS 1.3"));
+    assert!(h
+        .cause
+        .as_deref()
+        .unwrap()
+        .starts_with("no protocol version in common"));
+    let h = &scan("no_shared_cipher").handshakes[0];
+    assert_eq!(
+        (h.alert_code, h.alert_name),
+        (Some(40), Some("handshake_failure"))
+    );
+    assert!(
+        h.cause.as_deref().unwrap().contains("no cipher suite"),
+        "{:?}",
+        h.cause
+    );
+}
+
+#[test]
+fn success_with_close_notify() {
+    let rows = scan("success_close_notify");
+    let h = &rows.handshakes[0];
+    assert_eq!(h.outcome, "established");
+    assert!(h.established_frame.is_some());
+    assert!(rows
+        .alerts
+        .iter()
+        .all(|a| a.encrypted && a.code.is_none() && a.level.is_none()));
+    assert!(!rows.alerts.is_empty());
+}
+
+#[test]
+fn tls12_renegotiation_is_a_second_row() {
+    let rows = scan("renegotiation");
+    assert_eq!(rows.handshakes.len(), 2);
+    let (first, reneg) = (&rows.handshakes[0], &rows.handshakes[1]);
+    assert_eq!((first.handshake_index, reneg.handshake_index), (0, 1));
+    assert_eq!(first.outcome, "established");
+    assert_eq!(reneg.outcome, "established");
+    assert_eq!(
+        (reneg.renegotiation, reneg.initiator),
+        (Some("encrypted"), Some("client"))
+    );
+    assert_eq!(reneg.client_port, first.client_port);
+    assert!(reneg.ts_us > first.ts_us);
+}
+
+#[test]
+fn tls13_rejected_client_certificate_is_an_inferred_encrypted_alert() {
+    let rows = scan("tls13_client_cert_rejected");
+    let h = &rows.handshakes[0];
+    assert_eq!(
+        (h.version.as_deref(), h.outcome),
+        (Some("TLS 1.3"), "failed")
+    );
+    assert_eq!(
+        (h.alert_sender, h.alert_encrypted, h.alert_code),
+        (Some("server"), Some(true), None)
+    );
+    let a = rows
+        .alerts
+        .iter()
+        .find(|a| Some(a.frame) == h.alert_frame)
+        .unwrap();
+    assert!(a.inferred && a.encrypted);
+    assert_eq!(a.record_length, 19);
+    let h = &scan("tls13_success").handshakes[0];
+    assert_eq!(
+        (h.version.as_deref(), h.outcome),
+        (Some("TLS 1.3"), "established")
+    );
+}
+
+#[test]
+fn gnutls_stacks() {
+    let h = &scan("gnutls_client_server_rejects").handshakes[0];
+    assert_eq!(
+        (h.outcome, h.alert_sender, h.alert_code),
+        ("failed", Some("server"), Some(48))
+    );
+    let h = &scan("gnutls_server_success").handshakes[0];
+    assert_eq!(h.outcome, "established");
+}
