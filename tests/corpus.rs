@@ -17,18 +17,7 @@ use tlscap_tls::Version;
 
 /// (capture path inside the corpus, check, reason). A check is "alerts", "client_hello" or
 /// "server_hello".
-const EXCEPTIONS: &[(&str, &str, &str)] = &[
-    (
-        "ntop__nDPI/tests/cfgs/default/pcap/ja3_lots_of_cipher_suites_2_anon.pcap",
-        "client_hello",
-        "TCP inside GTP-U (UDP 2152): tunnels are decoded from issue #3 on",
-    ),
-    (
-        "ntop__nDPI/tests/cfgs/default/pcap/ja3_lots_of_cipher_suites_2_anon.pcap",
-        "server_hello",
-        "TCP inside GTP-U (UDP 2152): tunnels are decoded from issue #3 on",
-    ),
-];
+const EXCEPTIONS: &[(&str, &str, &str)] = &[];
 
 struct TruthRow {
     frame: u64,
@@ -224,4 +213,22 @@ fn exceptions_name_real_captures() {
         );
         assert!(!reason.is_empty());
     }
+}
+
+/// Encapsulated corpus captures: TCP is found inside them (counts from tshark `-Y tcp`), and a
+/// tunnelled handshake carries its tunnel on the row.
+#[test]
+fn encapsulations_in_the_corpus() {
+    let rows = scan_corpus_file("cisco__mercury/unit_tests/pcaps/pppoe_double_vlan_tagging.pcap");
+    assert_eq!((rows.file.packets, rows.file.tcp_packets), (432, 30));
+    let rows = scan_corpus_file("the-tcpdump-group__tcpdump/tests/802.1ad_QinQ.pcap");
+    assert_eq!((rows.file.packets, rows.file.tcp_packets), (2, 0));
+    let rows = scan_corpus_file(
+        "ntop__nDPI/tests/cfgs/default/pcap/ja3_lots_of_cipher_suites_2_anon.pcap",
+    );
+    assert_eq!(rows.file.tcp_packets, 27);
+    let h = &rows.handshakes[0];
+    assert_eq!(h.tunnel, Some("gtp-u"));
+    assert!(h.tunnel_src.is_some() && h.tunnel_id.is_some());
+    assert_eq!(h.client_ip.unwrap().to_string(), "192.168.147.177");
 }

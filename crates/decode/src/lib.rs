@@ -5,6 +5,11 @@
 //! with extension headers go through etherparse, which walks those chains correctly and is fast
 //! enough for the rare frames that carry them (see `benches/pipeline.rs`, `decode/*`).
 //!
+//! Encapsulations are followed to the innermost TCP segment: MPLS, PPPoE, IP-in-IP (4in4, 6in4,
+//! 4in6, 6in6), GRE, ERSPAN I/II/III, VXLAN, Geneve and GTP-U. The segment keeps the outermost
+//! VLAN id and the outermost tunnel (kind, outer addresses, identifier); the inner 5-tuple keys
+//! the flow.
+//!
 //! **Invariant:** nothing is copied: a [`TcpSegment`]'s payload is a slice of the frame, cut to
 //! the IP length so that Ethernet padding never reaches the stream.
 
@@ -31,7 +36,22 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_TEB: u16 = 0x6558; // transparent Ethernet bridging (Ethernet inside GRE/Geneve)
+const ETHERTYPE_ERSPAN_2: u16 = 0x88be; // ERSPAN type I (no GRE sequence) or II
+const ETHERTYPE_ERSPAN_3: u16 = 0x22eb;
+const PROTO_IPIP: u8 = 4;
 const PROTO_TCP: u8 = 6;
+const PROTO_UDP: u8 = 17;
+const PROTO_IPV6: u8 = 41;
+const PROTO_GRE: u8 = 47;
+const UDP_VXLAN: u16 = 4789;
+const UDP_GENEVE: u16 = 6081;
+const UDP_GTP_U: u16 = 2152;
+/// Encapsulations followed before a frame is given up as too deeply nested.
+const MAX_DEPTH: u8 = 6;
 
 /// TCP flag bits.
 pub mod flags {
@@ -40,6 +60,41 @@ pub mod flags {
     pub const RST: u8 = 0x04;
     pub const PSH: u8 = 0x08;
     pub const ACK: u8 = 0x10;
+}
+
+/// The kind of tunnel a segment arrived in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TunnelKind {
+    /// IPv4 or IPv6 directly inside IPv4 or IPv6 (4in4, 6in4, 4in6, 6in6).
+    IpInIp,
+    Gre,
+    Erspan,
+    Vxlan,
+    Geneve,
+    GtpU,
+}
+
+impl TunnelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TunnelKind::IpInIp => "ip-in-ip",
+            TunnelKind::Gre => "gre",
+            TunnelKind::Erspan => "erspan",
+            TunnelKind::Vxlan => "vxlan",
+            TunnelKind::Geneve => "geneve",
+            TunnelKind::GtpU => "gtp-u",
+        }
+    }
+}
+
+/// The outermost tunnel of a segment: its kind, outer addresses and identifier (VXLAN/Geneve
+/// VNI, GRE key, ERSPAN session, GTP TEID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tunnel {
+    pub kind: TunnelKind,
+    pub outer_src: IpAddr,
+    pub outer_dst: IpAddr,
+    pub id: Option<u32>,
 }
 
 /// A decoded TCP segment, borrowing its payload from the frame.
@@ -55,6 +110,8 @@ pub struct TcpSegment<'a> {
     pub window: u16,
     /// The outermost 802.1Q VLAN id, when the frame carried one.
     pub vlan: Option<u16>,
+    /// The outermost tunnel, when the segment was encapsulated.
+    pub tunnel: Option<Tunnel>,
     pub payload: &'a [u8],
 }
 
@@ -78,7 +135,7 @@ pub enum Skip {
     Fragment,
     /// Headers cut short by the snap length or by damage.
     Truncated,
-    /// Header values that cannot be right.
+    /// Header values that cannot be right, or encapsulation nested too deep.
     Malformed,
 }
 
@@ -104,75 +161,139 @@ impl Skip {
     }
 }
 
+/// What the layers outside the TCP segment said.
+#[derive(Clone, Copy, Default)]
+struct Ctx {
+    vlan: Option<u16>,
+    tunnel: Option<Tunnel>,
+    depth: u8,
+}
+
+impl Ctx {
+    fn enter(
+        &mut self,
+        kind: TunnelKind,
+        src: IpAddr,
+        dst: IpAddr,
+        id: Option<u32>,
+    ) -> Result<(), Skip> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Skip::Malformed);
+        }
+        self.tunnel.get_or_insert(Tunnel {
+            kind,
+            outer_src: src,
+            outer_dst: dst,
+            id,
+        });
+        Ok(())
+    }
+}
+
 /// Decodes one frame of the given link type down to TCP.
 #[inline]
 pub fn decode(linktype: u32, frame: &[u8]) -> Result<TcpSegment<'_>, Skip> {
-    let (ethertype, l3, vlan) = match linktype {
-        linktype::ETHERNET => ethernet(frame)?,
+    let mut ctx = Ctx::default();
+    match linktype {
+        linktype::ETHERNET => ethernet(frame, &mut ctx),
         linktype::LINUX_SLL => {
             let h = frame.get(..16).ok_or(Skip::Truncated)?;
-            (u16::from_be_bytes([h[14], h[15]]), &frame[16..], None)
+            ethertype(u16::from_be_bytes([h[14], h[15]]), &frame[16..], &mut ctx)
         }
         linktype::LINUX_SLL2 => {
             let h = frame.get(..20).ok_or(Skip::Truncated)?;
-            (u16::from_be_bytes([h[0], h[1]]), &frame[20..], None)
+            ethertype(u16::from_be_bytes([h[0], h[1]]), &frame[20..], &mut ctx)
         }
         linktype::RAW
         | linktype::RAW_OPENBSD
         | linktype::RAW_BSDOS
         | linktype::IPV4
-        | linktype::IPV6 => (raw_version(frame)?, frame, None),
+        | linktype::IPV6 => ip_by_version(frame, &mut ctx),
         linktype::NULL | linktype::LOOP => {
             let h = frame.get(..4).ok_or(Skip::Truncated)?;
             // NULL stores the address family in the writer's byte order, LOOP in network order;
             // either way one of the two readings is a small number.
             let le = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
             let be = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
-            let af = le.min(be);
-            let et = match af {
-                2 => ETHERTYPE_IPV4,
+            match le.min(be) {
+                2 => ipv4(&frame[4..], &mut ctx),
                 // AF_INET6 differs by OS: 10 Linux, 24 NetBSD/OpenBSD, 28 FreeBSD, 30 macOS.
-                10 | 24 | 28 | 30 => ETHERTYPE_IPV6,
-                _ => return Err(Skip::NotIp),
-            };
-            (et, &frame[4..], None)
+                10 | 24 | 28 | 30 => ipv6(&frame[4..], &mut ctx),
+                _ => Err(Skip::NotIp),
+            }
         }
-        _ => return Err(Skip::UnsupportedLink),
-    };
-    let mut seg = match ethertype {
-        ETHERTYPE_IPV4 => ipv4(l3)?,
-        ETHERTYPE_IPV6 => ipv6(l3)?,
-        _ => return Err(Skip::NotIp),
-    };
-    seg.vlan = vlan;
-    Ok(seg)
+        _ => Err(Skip::UnsupportedLink),
+    }
 }
 
-fn raw_version(frame: &[u8]) -> Result<u16, Skip> {
-    match frame.first().ok_or(Skip::Truncated)? >> 4 {
-        4 => Ok(ETHERTYPE_IPV4),
-        6 => Ok(ETHERTYPE_IPV6),
+fn ip_by_version<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+    match p.first().ok_or(Skip::Truncated)? >> 4 {
+        4 => ipv4(p, ctx),
+        6 => ipv6(p, ctx),
         _ => Err(Skip::NotIp),
     }
 }
 
 #[inline]
-fn ethernet(frame: &[u8]) -> Result<(u16, &[u8], Option<u16>), Skip> {
+fn ethernet<'a>(frame: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
     let h = frame.get(..14).ok_or(Skip::Truncated)?;
     let mut et = u16::from_be_bytes([h[12], h[13]]);
     let mut rest = &frame[14..];
-    let mut vlan = None;
     while matches!(et, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
         let t = rest.get(..4).ok_or(Skip::Truncated)?;
-        vlan.get_or_insert(u16::from_be_bytes([t[0], t[1]]) & 0x0fff);
+        ctx.vlan
+            .get_or_insert(u16::from_be_bytes([t[0], t[1]]) & 0x0fff);
         et = u16::from_be_bytes([t[2], t[3]]);
         rest = &rest[4..];
     }
-    Ok((et, rest, vlan))
+    ethertype(et, rest, ctx)
 }
 
 #[inline]
-fn ipv4(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
+fn ethertype<'a>(et: u16, p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+    match et {
+        ETHERTYPE_IPV4 => ipv4(p, ctx),
+        ETHERTYPE_IPV6 => ipv6(p, ctx),
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => {
+            // A VLAN tag right after a cooked-capture header.
+            let t = p.get(..4).ok_or(Skip::Truncated)?;
+            ctx.vlan
+                .get_or_insert(u16::from_be_bytes([t[0], t[1]]) & 0x0fff);
+            ethertype(u16::from_be_bytes([t[2], t[3]]), &p[4..], ctx)
+        }
+        ETHERTYPE_MPLS | ETHERTYPE_MPLS_MULTICAST => mpls(p, ctx),
+        ETHERTYPE_PPPOE_SESSION => pppoe(p, ctx),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+/// An MPLS label stack; after the bottom label comes IPv4 or IPv6 (told by its version nibble).
+fn mpls<'a>(mut p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+    for _ in 0..16 {
+        let l = p.get(..4).ok_or(Skip::Truncated)?;
+        p = &p[4..];
+        if l[2] & 0x01 != 0 {
+            return ip_by_version(p, ctx);
+        }
+    }
+    Err(Skip::Malformed)
+}
+
+/// A PPPoE session frame: 6-byte PPPoE header, 2-byte PPP protocol.
+fn pppoe<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+    let h = p.get(..8).ok_or(Skip::Truncated)?;
+    let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    let end = (6 + len).min(p.len()).max(8);
+    match u16::from_be_bytes([h[6], h[7]]) {
+        0x0021 => ipv4(&p[8..end], ctx),
+        0x0057 => ipv6(&p[8..end], ctx),
+        _ => Err(Skip::NotIp),
+    }
+}
+
+#[inline]
+fn ipv4<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
     let h = p.get(..20).ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 4 {
         return Err(Skip::Malformed);
@@ -188,12 +309,8 @@ fn ipv4(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
         return Err(Skip::Malformed);
     }
     let frag = u16::from_be_bytes([h[6], h[7]]);
-    let more_fragments = frag & 0x2000 != 0;
-    if more_fragments || frag & 0x1fff != 0 {
+    if frag & 0x2000 != 0 || frag & 0x1fff != 0 {
         return Err(Skip::Fragment);
-    }
-    if h[9] != PROTO_TCP {
-        return Err(Skip::NotTcp);
     }
     if p.len() < ihl {
         return Err(Skip::Truncated);
@@ -202,18 +319,23 @@ fn ipv4(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     let end = total.min(p.len());
     let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
     let dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
-    tcp(src, dst, &p[ihl..end])
+    ip_payload(h[9], src, dst, &p[ihl..end], ctx)
 }
 
 #[inline]
-fn ipv6(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
+fn ipv6<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
     let h = p.get(..40).ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 6 {
         return Err(Skip::Malformed);
     }
     let next = h[6];
-    if next != PROTO_TCP {
-        return ipv6_extensions(p);
+    let src = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&h[8..24]).unwrap()));
+    let dst = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&h[24..40]).unwrap()));
+    if !matches!(
+        next,
+        PROTO_TCP | PROTO_UDP | PROTO_GRE | PROTO_IPIP | PROTO_IPV6
+    ) {
+        return ipv6_extensions(p, src, dst, ctx);
     }
     let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     // A payload length of 0 means a jumbogram (hop-by-hop option) or TSO capture: take the frame.
@@ -222,51 +344,170 @@ fn ipv6(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     } else {
         (40 + payload_len).min(p.len())
     };
-    let src = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&h[8..24]).unwrap()));
-    let dst = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&h[24..40]).unwrap()));
-    tcp(src, dst, &p[40..end])
+    ip_payload(next, src, dst, &p[40..end], ctx)
 }
 
 /// The slow path: IPv6 with extension headers, walked by etherparse.
 #[cold]
-fn ipv6_extensions(p: &[u8]) -> Result<TcpSegment<'_>, Skip> {
-    use etherparse::{IpSlice, LaxIpSlice};
-    let ip = match IpSlice::from_slice(p) {
-        Ok(ip) => ip,
-        Err(_) => {
-            // Lax parsing accepts a payload length beyond the captured bytes (snap length).
-            match LaxIpSlice::from_slice(p) {
-                Ok((LaxIpSlice::Ipv6(v6), _)) => {
-                    if v6.payload().fragmented {
-                        return Err(Skip::Fragment);
-                    }
-                    if v6.payload().ip_number != etherparse::IpNumber::TCP {
-                        return Err(Skip::NotTcp);
-                    }
-                    let src = IpAddr::V6(v6.header().source_addr());
-                    let dst = IpAddr::V6(v6.header().destination_addr());
-                    return tcp(src, dst, v6.payload().payload);
-                }
-                _ => return Err(Skip::Truncated),
+fn ipv6_extensions<'a>(
+    p: &'a [u8],
+    src: IpAddr,
+    dst: IpAddr,
+    ctx: &mut Ctx,
+) -> Result<TcpSegment<'a>, Skip> {
+    use etherparse::LaxIpSlice;
+    // Lax parsing also accepts a payload length beyond the captured bytes (snap length).
+    match LaxIpSlice::from_slice(p) {
+        Ok((LaxIpSlice::Ipv6(v6), _)) => {
+            let payload = v6.payload();
+            if payload.fragmented {
+                return Err(Skip::Fragment);
+            }
+            ip_payload(payload.ip_number.0, src, dst, payload.payload, ctx)
+        }
+        _ => Err(Skip::Truncated),
+    }
+}
+
+/// What follows an IP header: TCP, or a tunnel to look into.
+#[inline]
+fn ip_payload<'a>(
+    proto: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    p: &'a [u8],
+    ctx: &mut Ctx,
+) -> Result<TcpSegment<'a>, Skip> {
+    match proto {
+        PROTO_TCP => tcp(src, dst, p, ctx),
+        PROTO_UDP => udp(src, dst, p, ctx),
+        PROTO_GRE => gre(src, dst, p, ctx),
+        PROTO_IPIP => {
+            ctx.enter(TunnelKind::IpInIp, src, dst, None)?;
+            ipv4(p, ctx)
+        }
+        PROTO_IPV6 => {
+            ctx.enter(TunnelKind::IpInIp, src, dst, None)?;
+            ipv6(p, ctx)
+        }
+        _ => Err(Skip::NotTcp),
+    }
+}
+
+/// UDP carrying a tunnel by its well-known port: VXLAN, Geneve, GTP-U.
+fn udp<'a>(src: IpAddr, dst: IpAddr, u: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+    let h = u.get(..8).ok_or(Skip::Truncated)?;
+    let dport = u16::from_be_bytes([h[2], h[3]]);
+    let p = &u[8..];
+    match dport {
+        UDP_VXLAN => {
+            let v = p.get(..8).ok_or(Skip::Truncated)?;
+            if v[0] & 0x08 == 0 {
+                return Err(Skip::NotTcp); // no valid VNI: not VXLAN
+            }
+            let vni = u32::from_be_bytes([0, v[4], v[5], v[6]]);
+            ctx.enter(TunnelKind::Vxlan, src, dst, Some(vni))?;
+            ethernet(&p[8..], ctx)
+        }
+        UDP_GENEVE => {
+            let g = p.get(..8).ok_or(Skip::Truncated)?;
+            if g[0] >> 6 != 0 {
+                return Err(Skip::NotTcp);
+            }
+            let opts = usize::from(g[0] & 0x3f) * 4;
+            let inner = p.get(8 + opts..).ok_or(Skip::Truncated)?;
+            let vni = u32::from_be_bytes([0, g[4], g[5], g[6]]);
+            ctx.enter(TunnelKind::Geneve, src, dst, Some(vni))?;
+            match u16::from_be_bytes([g[2], g[3]]) {
+                ETHERTYPE_TEB => ethernet(inner, ctx),
+                et => ethertype(et, inner, ctx),
             }
         }
-    };
-    let IpSlice::Ipv6(v6) = ip else {
-        return Err(Skip::Malformed);
-    };
-    if v6.is_payload_fragmented() {
-        return Err(Skip::Fragment);
+        UDP_GTP_U => {
+            let g = p.get(..8).ok_or(Skip::Truncated)?;
+            // GTPv1 (version 1, protocol type GTP), message G-PDU (255) carries user IP packets.
+            if g[0] >> 5 != 1 || g[0] & 0x10 == 0 || g[1] != 0xff {
+                return Err(Skip::NotTcp);
+            }
+            let teid = u32::from_be_bytes([g[4], g[5], g[6], g[7]]);
+            let mut off = 8;
+            if g[0] & 0x07 != 0 {
+                // Sequence number, N-PDU number, next extension header type.
+                let opt = p.get(8..12).ok_or(Skip::Truncated)?;
+                off = 12;
+                let mut next = opt[3];
+                while next != 0 {
+                    let len = usize::from(*p.get(off).ok_or(Skip::Truncated)?) * 4;
+                    if len == 0 {
+                        return Err(Skip::Malformed);
+                    }
+                    next = *p.get(off + len - 1).ok_or(Skip::Truncated)?;
+                    off += len;
+                }
+            }
+            ctx.enter(TunnelKind::GtpU, src, dst, Some(teid))?;
+            ip_by_version(p.get(off..).ok_or(Skip::Truncated)?, ctx)
+        }
+        _ => Err(Skip::NotTcp),
     }
-    if v6.payload().ip_number != etherparse::IpNumber::TCP {
-        return Err(Skip::NotTcp);
+}
+
+/// GRE (RFC 2784/2890), including ERSPAN types I, II and III inside it.
+fn gre<'a>(src: IpAddr, dst: IpAddr, g: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+    let h = g.get(..4).ok_or(Skip::Truncated)?;
+    if h[1] & 0x07 != 0 {
+        return Err(Skip::NotTcp); // version 1 is PPTP's enhanced GRE (PPP inside)
     }
-    let src = IpAddr::V6(v6.header().source_addr());
-    let dst = IpAddr::V6(v6.header().destination_addr());
-    tcp(src, dst, v6.payload().payload)
+    let (checksum, key, seq) = (h[0] & 0x80 != 0, h[0] & 0x20 != 0, h[0] & 0x10 != 0);
+    let proto = u16::from_be_bytes([h[2], h[3]]);
+    let mut off = 4;
+    if checksum {
+        off += 4;
+    }
+    let mut id = None;
+    if key {
+        let k = g.get(off..off + 4).ok_or(Skip::Truncated)?;
+        id = Some(u32::from_be_bytes([k[0], k[1], k[2], k[3]]));
+        off += 4;
+    }
+    if seq {
+        off += 4;
+    }
+    let p = g.get(off..).ok_or(Skip::Truncated)?;
+    match proto {
+        ETHERTYPE_ERSPAN_2 if !seq => {
+            // ERSPAN type I: Ethernet right after a GRE header without a sequence number.
+            ctx.enter(TunnelKind::Erspan, src, dst, id)?;
+            ethernet(p, ctx)
+        }
+        ETHERTYPE_ERSPAN_2 => {
+            let e = p.get(..8).ok_or(Skip::Truncated)?;
+            let session = u32::from(u16::from_be_bytes([e[2], e[3]]) & 0x03ff);
+            ctx.enter(TunnelKind::Erspan, src, dst, Some(session))?;
+            ethernet(&p[8..], ctx)
+        }
+        ETHERTYPE_ERSPAN_3 => {
+            let e = p.get(..12).ok_or(Skip::Truncated)?;
+            let session = u32::from(u16::from_be_bytes([e[2], e[3]]) & 0x03ff);
+            // The O flag announces an 8-byte platform-specific subheader.
+            let len = if e[11] & 0x01 != 0 { 20 } else { 12 };
+            ctx.enter(TunnelKind::Erspan, src, dst, Some(session))?;
+            ethernet(p.get(len..).ok_or(Skip::Truncated)?, ctx)
+        }
+        ETHERTYPE_TEB => {
+            ctx.enter(TunnelKind::Gre, src, dst, id)?;
+            ethernet(p, ctx)
+        }
+        ETHERTYPE_IPV4 | ETHERTYPE_IPV6 | ETHERTYPE_MPLS => {
+            ctx.enter(TunnelKind::Gre, src, dst, id)?;
+            ethertype(proto, p, ctx)
+        }
+        _ => Err(Skip::NotTcp),
+    }
 }
 
 #[inline]
-fn tcp(src: IpAddr, dst: IpAddr, t: &[u8]) -> Result<TcpSegment<'_>, Skip> {
+fn tcp<'a>(src: IpAddr, dst: IpAddr, t: &'a [u8], ctx: &Ctx) -> Result<TcpSegment<'a>, Skip> {
     let h = t.get(..20).ok_or(Skip::Truncated)?;
     let off = usize::from(h[12] >> 4) * 4;
     if off < 20 {
@@ -282,7 +523,8 @@ fn tcp(src: IpAddr, dst: IpAddr, t: &[u8]) -> Result<TcpSegment<'_>, Skip> {
         ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
         flags: h[13],
         window: u16::from_be_bytes([h[14], h[15]]),
-        vlan: None,
+        vlan: ctx.vlan,
+        tunnel: ctx.tunnel,
         payload,
     })
 }
@@ -383,6 +625,185 @@ mod tests {
         let s = decode(linktype::RAW, &with_ext).unwrap();
         assert_eq!(s.payload, &[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x2A]);
         assert_eq!((s.src_port, s.dst_port), (5443, 1100));
+    }
+
+    const ALERT: [u8; 7] = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x2A];
+
+    fn inner_ipv4() -> Vec<u8> {
+        SEED_FRAME_32[14..].to_vec()
+    }
+
+    fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = SEED_FRAME_32[..12].to_vec();
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn outer_ipv4(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let mut h = vec![0x45, 0];
+        h.extend_from_slice(&((20 + payload.len()) as u16).to_be_bytes());
+        h.extend_from_slice(&[0, 1, 0, 0, 64, proto, 0, 0, 192, 0, 2, 1, 192, 0, 2, 2]);
+        h.extend_from_slice(payload);
+        h
+    }
+
+    fn udp(dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut u = 50_000u16.to_be_bytes().to_vec();
+        u.extend_from_slice(&dport.to_be_bytes());
+        u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(payload);
+        u
+    }
+
+    fn check(frame: &[u8], kind: Option<TunnelKind>, id: Option<u32>) {
+        let s = decode(linktype::ETHERNET, frame).unwrap();
+        assert_eq!(s.payload, &ALERT);
+        assert_eq!((s.src_port, s.dst_port), (5443, 1100));
+        assert_eq!(s.tunnel.map(|t| t.kind), kind);
+        if let Some(t) = s.tunnel {
+            assert_eq!(t.outer_src, "192.0.2.1".parse::<IpAddr>().unwrap());
+            assert_eq!(t.id, id);
+        }
+    }
+
+    #[test]
+    fn mpls_and_pppoe() {
+        let mut m = vec![0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40]; // two labels, S on the second
+        m.extend_from_slice(&inner_ipv4());
+        check(&eth(ETHERTYPE_MPLS, &m), None, None);
+        let ip = inner_ipv4();
+        let mut p = vec![0x11, 0x00, 0x12, 0x34];
+        p.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+        p.extend_from_slice(&[0x00, 0x21]);
+        p.extend_from_slice(&ip);
+        p.extend_from_slice(&[0; 4]); // padding after the PPPoE payload
+        check(&eth(ETHERTYPE_PPPOE_SESSION, &p), None, None);
+    }
+
+    #[test]
+    fn ip_in_ip_all_four_ways() {
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_IPIP, &inner_ipv4())),
+            Some(TunnelKind::IpInIp),
+            None,
+        );
+        let six = ipv6_frame(&[], PROTO_TCP);
+        let six_in_four = eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_IPV6, &six));
+        let s = decode(linktype::ETHERNET, &six_in_four).unwrap();
+        assert_eq!(
+            (s.payload, s.tunnel.unwrap().kind),
+            (&ALERT[..], TunnelKind::IpInIp)
+        );
+        // 4in6 and 6in6: an outer IPv6 header whose next header is 4 or 41.
+        for (next, inner) in [(PROTO_IPIP, inner_ipv4()), (PROTO_IPV6, six.clone())] {
+            let mut outer = vec![0x60, 0, 0, 0];
+            outer.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+            outer.extend_from_slice(&[next, 64]);
+            outer.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8].repeat(8));
+            outer.extend_from_slice(&inner);
+            let frame = eth(ETHERTYPE_IPV6, &outer);
+            let s = decode(linktype::ETHERNET, &frame).unwrap();
+            assert_eq!(
+                (s.payload, s.tunnel.unwrap().kind),
+                (&ALERT[..], TunnelKind::IpInIp)
+            );
+        }
+    }
+
+    #[test]
+    fn gre_and_erspan() {
+        let mut g = vec![0x20, 0x00, 0x08, 0x00, 0, 0, 0, 42]; // key 42, then IPv4
+        g.extend_from_slice(&inner_ipv4());
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_GRE, &g)),
+            Some(TunnelKind::Gre),
+            Some(42),
+        );
+
+        let inner_eth = SEED_FRAME_32.to_vec();
+        let mut e1 = vec![0x00, 0x00, 0x88, 0xbe];
+        e1.extend_from_slice(&inner_eth);
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_GRE, &e1)),
+            Some(TunnelKind::Erspan),
+            None,
+        );
+
+        let mut e2 = vec![0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1]; // sequence number
+        e2.extend_from_slice(&[0x10, 0x00, 0x00, 0x07, 0, 0, 0, 0]); // version 1, session 7
+        e2.extend_from_slice(&inner_eth);
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_GRE, &e2)),
+            Some(TunnelKind::Erspan),
+            Some(7),
+        );
+
+        let mut e3 = vec![0x10, 0x00, 0x22, 0xeb, 0, 0, 0, 1];
+        e3.extend_from_slice(&[0x20, 0x00, 0x00, 0x09, 0, 0, 0, 0, 0, 0, 0, 0x01]); // O flag set
+        e3.extend_from_slice(&[0; 8]); // platform-specific subheader
+        e3.extend_from_slice(&inner_eth);
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_GRE, &e3)),
+            Some(TunnelKind::Erspan),
+            Some(9),
+        );
+    }
+
+    #[test]
+    fn vxlan_geneve_gtp() {
+        let inner_eth = SEED_FRAME_32.to_vec();
+        let mut v = vec![0x08, 0, 0, 0, 0x00, 0x01, 0x02, 0];
+        v.extend_from_slice(&inner_eth);
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_UDP, &udp(UDP_VXLAN, &v))),
+            Some(TunnelKind::Vxlan),
+            Some(0x102),
+        );
+
+        let mut g = vec![
+            0x02, 0x00, 0x65, 0x58, 0, 0, 5, 0, 0x01, 0x02, 0x03, 0x01, 0, 0, 0, 0,
+        ]; // one 8-byte option
+        g.extend_from_slice(&inner_eth);
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_UDP, &udp(UDP_GENEVE, &g))),
+            Some(TunnelKind::Geneve),
+            Some(5),
+        );
+
+        let ip = inner_ipv4();
+        let mut t = vec![0x30, 0xff];
+        t.extend_from_slice(&(ip.len() as u16).to_be_bytes());
+        t.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+        t.extend_from_slice(&ip);
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_UDP, &udp(UDP_GTP_U, &t))),
+            Some(TunnelKind::GtpU),
+            Some(0xdead_beef),
+        );
+        // With the E flag: sequence/N-PDU/next-type word, then one PDU-session extension header.
+        let mut te = vec![
+            0x34, 0xff, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0x85, 1, 0x10, 0x05, 0x00,
+        ];
+        te.extend_from_slice(&ip);
+        check(
+            &eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_UDP, &udp(UDP_GTP_U, &te))),
+            Some(TunnelKind::GtpU),
+            Some(9),
+        );
+        // Plain UDP on another port is not TCP.
+        let other = eth(ETHERTYPE_IPV4, &outer_ipv4(PROTO_UDP, &udp(53, &[0; 20])));
+        assert_eq!(decode(linktype::ETHERNET, &other), Err(Skip::NotTcp));
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let mut p = inner_ipv4();
+        for _ in 0..10 {
+            p = outer_ipv4(PROTO_IPIP, &p);
+        }
+        assert_eq!(decode(linktype::RAW, &p), Err(Skip::Malformed));
     }
 
     #[test]

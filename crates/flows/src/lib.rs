@@ -15,7 +15,7 @@ use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 
 use hashbrown::HashMap;
-use tlscap_decode::{flags, TcpSegment};
+use tlscap_decode::{flags, TcpSegment, Tunnel};
 
 /// Out-of-order segments held per direction before the oldest gap is declared lost.
 pub const MAX_HELD_SEGMENTS: usize = 64;
@@ -107,6 +107,8 @@ pub struct FlowInfo {
     pub last: PacketMeta,
     pub stats: [DirStats; 2],
     pub vlan: Option<u16>,
+    /// The outermost tunnel of the connection's first packet.
+    pub tunnel: Option<Tunnel>,
 }
 
 /// Consumes reassembled streams. One `Conn` per TCP connection.
@@ -223,6 +225,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
                     last: at,
                     stats: [DirStats::default(); 2],
                     vlan: seg.vlan,
+                    tunnel: seg.tunnel,
                 };
                 let conn = self.handler.open(&info);
                 self.flows.entry(key).or_insert(Flow {
