@@ -277,6 +277,8 @@ fn handshake_row(
         client_missing_bytes: info.stats[ci].missing_bytes,
         server_missing_bytes: info.stats[si].missing_bytes,
         retransmissions: info.stats[0].retransmitted + info.stats[1].retransmitted,
+        out_of_order: info.stats[0].out_of_order + info.stats[1].out_of_order,
+        truncated_packets: info.stats[0].truncated + info.stats[1].truncated,
         anomalies: hs.anomalies.clone(),
     }
 }

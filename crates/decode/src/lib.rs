@@ -112,7 +112,11 @@ pub struct TcpSegment<'a> {
     pub vlan: Option<u16>,
     /// The outermost tunnel, when the segment was encapsulated.
     pub tunnel: Option<Tunnel>,
+    /// The captured payload (cut by the IP length, so never Ethernet padding).
     pub payload: &'a [u8],
+    /// The payload's length on the wire, per the IP header: larger than `payload.len()` when
+    /// the snap length cut the packet.
+    pub wire_len: u32,
 }
 
 impl TcpSegment<'_> {
@@ -319,7 +323,7 @@ fn ipv4<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
     let end = total.min(p.len());
     let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
     let dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
-    ip_payload(h[9], src, dst, &p[ihl..end], ctx)
+    ip_payload(h[9], src, dst, &p[ihl..end], total - ihl, ctx)
 }
 
 #[inline]
@@ -339,12 +343,12 @@ fn ipv6<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
     }
     let payload_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     // A payload length of 0 means a jumbogram (hop-by-hop option) or TSO capture: take the frame.
-    let end = if payload_len == 0 {
-        p.len()
+    let (end, declared) = if payload_len == 0 {
+        (p.len(), p.len() - 40)
     } else {
-        (40 + payload_len).min(p.len())
+        ((40 + payload_len).min(p.len()), payload_len)
     };
-    ip_payload(next, src, dst, &p[40..end], ctx)
+    ip_payload(next, src, dst, &p[40..end], declared, ctx)
 }
 
 /// The slow path: IPv6 with extension headers, walked by etherparse.
@@ -363,23 +367,32 @@ fn ipv6_extensions<'a>(
             if payload.fragmented {
                 return Err(Skip::Fragment);
             }
-            ip_payload(payload.ip_number.0, src, dst, payload.payload, ctx)
+            ip_payload(
+                payload.ip_number.0,
+                src,
+                dst,
+                payload.payload,
+                payload.payload.len(),
+                ctx,
+            )
         }
         _ => Err(Skip::Truncated),
     }
 }
 
-/// What follows an IP header: TCP, or a tunnel to look into.
+/// What follows an IP header: TCP, or a tunnel to look into. `declared` is the payload length
+/// the IP header announces (more than `p.len()` when the capture cut the packet).
 #[inline]
 fn ip_payload<'a>(
     proto: u8,
     src: IpAddr,
     dst: IpAddr,
     p: &'a [u8],
+    declared: usize,
     ctx: &mut Ctx,
 ) -> Result<TcpSegment<'a>, Skip> {
     match proto {
-        PROTO_TCP => tcp(src, dst, p, ctx),
+        PROTO_TCP => tcp(src, dst, p, declared, ctx),
         PROTO_UDP => udp(src, dst, p, ctx),
         PROTO_GRE => gre(src, dst, p, ctx),
         PROTO_IPIP => {
@@ -507,7 +520,13 @@ fn gre<'a>(src: IpAddr, dst: IpAddr, g: &'a [u8], ctx: &mut Ctx) -> Result<TcpSe
 }
 
 #[inline]
-fn tcp<'a>(src: IpAddr, dst: IpAddr, t: &'a [u8], ctx: &Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn tcp<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    t: &'a [u8],
+    declared: usize,
+    ctx: &Ctx,
+) -> Result<TcpSegment<'a>, Skip> {
     let h = t.get(..20).ok_or(Skip::Truncated)?;
     let off = usize::from(h[12] >> 4) * 4;
     if off < 20 {
@@ -526,6 +545,7 @@ fn tcp<'a>(src: IpAddr, dst: IpAddr, t: &'a [u8], ctx: &Ctx) -> Result<TcpSegmen
         vlan: ctx.vlan,
         tunnel: ctx.tunnel,
         payload,
+        wire_len: declared.saturating_sub(off).max(payload.len()) as u32,
     })
 }
 
@@ -562,6 +582,12 @@ mod tests {
         f[16] = 0;
         f[17] = 0;
         assert_eq!(decode(linktype::ETHERNET, &f).unwrap().payload.len(), 7);
+    }
+
+    #[test]
+    fn snap_length_cut_keeps_the_wire_length() {
+        let s = decode(linktype::ETHERNET, &SEED_FRAME_32[..58]).unwrap();
+        assert_eq!((s.payload.len(), s.wire_len), (4, 7));
     }
 
     #[test]

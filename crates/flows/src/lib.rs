@@ -94,6 +94,8 @@ pub struct DirStats {
     pub retransmitted: u64,
     pub out_of_order: u64,
     pub missing_bytes: u64,
+    /// Segments whose payload the snap length cut.
+    pub truncated: u64,
 }
 
 /// What a finished flow reports about its transport.
@@ -270,6 +272,25 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
             flow.dirs[s].stats.payload_bytes += seg.payload.len() as u64;
             if flow.wants_data {
                 Self::payload(&mut self.handler, flow, side, seq, seg.payload, at);
+            }
+        }
+        let cut = (seg.wire_len as usize).saturating_sub(seg.payload.len());
+        if cut > 0 {
+            // The snap length cut this segment: its tail is missing from the stream. When it was
+            // delivered in order, skip the tail now so the stream stays in sequence.
+            let seq = if seg.has(flags::SYN) {
+                seg.seq.wrapping_add(1)
+            } else {
+                seg.seq
+            };
+            let end = seq.wrapping_add(seg.payload.len() as u32);
+            let dir = &mut flow.dirs[s];
+            dir.stats.truncated += 1;
+            if flow.wants_data && dir.next_seq == Some(end) {
+                dir.stats.missing_bytes += cut as u64;
+                dir.next_seq = Some(end.wrapping_add(cut as u32));
+                self.handler.gap(&mut flow.conn, side, cut as u64);
+                Self::drain_held(&mut self.handler, flow, side);
             }
         }
         if seg.has(flags::FIN) || seg.has(flags::RST) {

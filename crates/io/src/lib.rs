@@ -86,6 +86,8 @@ pub struct ReadError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadErrorKind {
+    /// The file has no bytes at all.
+    Empty,
     /// The file does not start with a pcap or pcapng magic number.
     NotACapture,
     /// The file ends inside a header or record.
@@ -99,6 +101,7 @@ pub enum ReadErrorKind {
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
+            ReadErrorKind::Empty => write!(f, "empty file (0 bytes)"),
             ReadErrorKind::NotACapture => {
                 write!(
                     f,
@@ -137,6 +140,12 @@ impl<'a> PacketReader<'a> {
     /// Opens `data` as pcap or pcapng. Fails only when the file is not a capture at all or its
     /// file header is damaged; later damage is reported by [`PacketReader::error`].
     pub fn new(data: &'a [u8]) -> Result<(Format, Self), ReadError> {
+        if data.is_empty() {
+            return Err(ReadError {
+                offset: 0,
+                kind: ReadErrorKind::Empty,
+            });
+        }
         match Format::detect(data) {
             Some(Format::PcapNg) => Ok((
                 Format::PcapNg,

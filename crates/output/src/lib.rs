@@ -76,6 +76,8 @@ pub struct HandshakeRow {
     pub client_missing_bytes: u64,
     pub server_missing_bytes: u64,
     pub retransmissions: u64,
+    pub out_of_order: u64,
+    pub truncated_packets: u64,
     pub anomalies: Vec<&'static str>,
 }
 
@@ -353,6 +355,12 @@ pub fn handshake_batch(rows: &[HandshakeRow]) -> RecordBatch {
             "retransmissions",
             false,
             r.iter().map(|x| n(x.retransmissions)),
+        ),
+        i64c("out_of_order", false, r.iter().map(|x| n(x.out_of_order))),
+        i64c(
+            "truncated_packets",
+            false,
+            r.iter().map(|x| n(x.truncated_packets)),
         ),
         list_utf8("anomalies", r.iter().map(|x| x.anomalies.as_slice())),
     ])

@@ -1,0 +1,111 @@
+//! Damaged and degraded input: snap-length cuts, truncated files, absurd record lengths, empty
+//! and foreign files. Each yields every packet readable before the damage and a clear error,
+//! never a panic.
+
+use tlscap::demo::seed_capture;
+use tlscap::{scan_to_rows, ScanOptions};
+
+const OPTS: ScanOptions = ScanOptions {
+    shards: 2,
+    window: 7,
+};
+
+/// Rewrites a little-endian µs pcap so every record keeps at most `snaplen` bytes.
+fn with_snaplen(pcap: &[u8], snaplen: usize) -> Vec<u8> {
+    let mut out = pcap[..24].to_vec();
+    out[16..20].copy_from_slice(&(snaplen as u32).to_le_bytes());
+    let mut pos = 24;
+    while pos + 16 <= pcap.len() {
+        let incl = u32::from_le_bytes(pcap[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        let keep = incl.min(snaplen);
+        out.extend_from_slice(&pcap[pos..pos + 8]);
+        out.extend_from_slice(&(keep as u32).to_le_bytes());
+        out.extend_from_slice(&pcap[pos + 12..pos + 16]);
+        out.extend_from_slice(&pcap[pos + 16..pos + 16 + keep]);
+        pos += 16 + incl;
+    }
+    out
+}
+
+#[test]
+fn snap_length_cuts_lose_bytes_but_not_the_alert() {
+    let rows = scan_to_rows(&with_snaplen(&seed_capture(), 200), "cut.pcap", OPTS);
+    assert_eq!(rows.file.error, None);
+    let a = &rows.alerts[0];
+    assert_eq!(
+        (a.frame, a.level, a.code, a.encrypted),
+        (32, Some(2), Some(42), false)
+    );
+    let h = &rows.handshakes[0];
+    assert_eq!(
+        (h.outcome, h.alert_code, h.alert_frame),
+        ("failed", Some(42), Some(32))
+    );
+    assert_eq!(
+        (h.client_hello_frame, h.server_hello_frame),
+        (Some(7), Some(9))
+    );
+    assert!(h.truncated_packets >= 6, "{}", h.truncated_packets);
+    assert!(h.server_missing_bytes > 6000 && h.client_missing_bytes > 700);
+    assert!(
+        h.anomalies.contains(&"bytes missing from the capture"),
+        "{:?}",
+        h.anomalies
+    );
+}
+
+#[test]
+fn truncated_file_keeps_every_packet_before_the_cut() {
+    let full = seed_capture();
+    // Cut inside frame 33 (after the alert in frame 32).
+    let mut cut = full.clone();
+    let mut pos = 24;
+    for _ in 0..32 {
+        pos += 16 + u32::from_le_bytes(full[pos + 8..pos + 12].try_into().unwrap()) as usize;
+    }
+    cut.truncate(pos + 20);
+    let rows = scan_to_rows(&cut, "cut.pcap", OPTS);
+    assert_eq!(rows.file.packets, 32);
+    assert_eq!(rows.file.error_offset, Some(pos as u64));
+    assert!(rows
+        .file
+        .error
+        .as_deref()
+        .unwrap()
+        .contains(&format!("byte offset {pos}")));
+    assert_eq!(rows.alerts.len(), 1);
+    assert_eq!(rows.handshakes[0].outcome, "failed");
+}
+
+#[test]
+fn a_record_claiming_gigabytes_is_an_error_not_an_allocation() {
+    let mut pcap = seed_capture();
+    // Frame 10's record header claims 2 GiB.
+    let mut pos = 24;
+    for _ in 0..9 {
+        pos += 16 + u32::from_le_bytes(pcap[pos + 8..pos + 12].try_into().unwrap()) as usize;
+    }
+    pcap[pos + 8..pos + 12].copy_from_slice(&0x8000_0000u32.to_le_bytes());
+    let rows = scan_to_rows(&pcap, "huge.pcap", OPTS);
+    assert_eq!(rows.file.packets, 9);
+    assert_eq!(rows.file.error_offset, Some(pos as u64));
+    assert!(rows
+        .file
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("impossible length 2147483648"));
+}
+
+#[test]
+fn empty_and_foreign_files() {
+    let rows = scan_to_rows(&[], "empty.pcap", OPTS);
+    assert_eq!(rows.file.packets, 0);
+    assert_eq!(rows.file.error.as_deref(), Some("empty file (0 bytes)"));
+    let rows = scan_to_rows(b"GIF89a........................", "x.gif", OPTS);
+    assert_eq!(
+        rows.file.error.as_deref(),
+        Some("not a pcap or pcapng capture (no magic number at offset 0)")
+    );
+    assert_eq!(rows.file.error_offset, Some(0));
+}
