@@ -153,6 +153,7 @@ pub fn scan_bytes(
     if let Some(e) = reader.error() {
         row.error = Some(e.to_string());
         row.error_offset = Some(e.offset);
+        row.skipped_bytes = reader.skipped();
     }
 }
 

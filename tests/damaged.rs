@@ -78,23 +78,28 @@ fn truncated_file_keeps_every_packet_before_the_cut() {
 }
 
 #[test]
-fn a_record_claiming_gigabytes_is_an_error_not_an_allocation() {
+fn a_record_claiming_gigabytes_is_skipped_and_reading_resumes() {
     let mut pcap = seed_capture();
     // Frame 10's record header claims 2 GiB.
     let mut pos = 24;
     for _ in 0..9 {
         pos += 16 + u32::from_le_bytes(pcap[pos + 8..pos + 12].try_into().unwrap()) as usize;
     }
+    let frame10 = u32::from_le_bytes(pcap[pos + 8..pos + 12].try_into().unwrap()) as u64;
     pcap[pos + 8..pos + 12].copy_from_slice(&0x8000_0000u32.to_le_bytes());
     let rows = scan_to_rows(&pcap, "huge.pcap", OPTS);
-    assert_eq!(rows.file.packets, 9);
+    assert_eq!(rows.file.packets, 35);
     assert_eq!(rows.file.error_offset, Some(pos as u64));
+    assert_eq!(rows.file.skipped_bytes, 16 + frame10);
     assert!(rows
         .file
         .error
         .as_deref()
         .unwrap()
         .contains("impossible length 2147483648"));
+    // Frame 10 was a client ACK: nothing of the TLS story is lost, and frames keep their numbers.
+    assert_eq!(rows.alerts[0].frame, 32);
+    assert_eq!(rows.handshakes[0].alert_code, Some(42));
 }
 
 #[test]

@@ -75,7 +75,8 @@ impl Format {
     }
 }
 
-/// Why a capture could not be read to its end. Packets before `offset` were delivered.
+/// Why a capture could not be read whole. Packets before `offset` were delivered, and so were
+/// those after it where the reader could resynchronise (see [`PacketReader::skipped`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReadError {
     /// Byte offset in the file where the damage starts.
@@ -164,6 +165,14 @@ impl<'a> PacketReader<'a> {
         match self {
             PacketReader::Pcap(r) => r.error(),
             PacketReader::PcapNg(r) => r.error(),
+        }
+    }
+
+    /// Bytes skipped to get past damage (0 when the file was read whole).
+    pub fn skipped(&self) -> u64 {
+        match self {
+            PacketReader::Pcap(r) => r.skipped(),
+            PacketReader::PcapNg(r) => r.skipped(),
         }
     }
 

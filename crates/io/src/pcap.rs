@@ -18,7 +18,13 @@ pub struct PcapReader<'a> {
     snaplen: u32,
     frame: u64,
     error: Option<ReadError>,
+    skipped: u64,
+    /// The latest timestamp read, to judge candidate headers when resynchronising.
+    last_secs: Option<u32>,
 }
+
+/// How far past damage the reader looks for the next plausible record.
+const RESYNC_WINDOW: usize = 64 << 20;
 
 impl<'a> PcapReader<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self, ReadError> {
@@ -56,7 +62,58 @@ impl<'a> PcapReader<'a> {
             snaplen,
             frame: 0,
             error: None,
+            skipped: 0,
+            last_secs: None,
         })
+    }
+
+    /// Bytes skipped to get past damage (0 when the file was read whole).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Whether a record header at `at` could be real: a length within the snap length, a
+    /// wire length no shorter than it, a sub-second field in range, and a time near the
+    /// records before the damage.
+    fn plausible_header(&self, at: usize) -> Option<usize> {
+        let h = self.data.get(at..at + 16)?;
+        let e = self.endian;
+        let (secs, frac, incl, orig) = (
+            e.u32(&h[0..4]),
+            e.u32(&h[4..8]),
+            e.u32(&h[8..12]),
+            e.u32(&h[12..16]),
+        );
+        let frac_limit = if self.nanos { 1_000_000_000 } else { 1_000_000 };
+        let near = self.last_secs.is_none_or(|t| secs.abs_diff(t) < 7 * 86_400);
+        let ok = incl > 0
+            && incl <= MAX_RECORD.max(self.snaplen)
+            && orig >= incl
+            && frac < frac_limit
+            && near;
+        ok.then_some(at + self.record_header + incl as usize)
+    }
+
+    /// After damage at `from`, finds the next offset where two records in a row (or one that
+    /// ends exactly at the end of the file) are plausible.
+    fn resync(&mut self, from: usize) -> bool {
+        let end = self.data.len().min(from.saturating_add(RESYNC_WINDOW));
+        for at in from + 1..end {
+            let Some(next) = self.plausible_header(at) else {
+                continue;
+            };
+            if next == self.data.len()
+                || (next < self.data.len() && self.plausible_header(next).is_some())
+            {
+                self.skipped += (at - from) as u64;
+                self.pos = at;
+                // The skipped bytes count as one frame (the damaged record), so numbering stays
+                // the file's own when one record header was damaged, the common case.
+                self.frame += 1;
+                return true;
+            }
+        }
+        false
     }
 
     pub fn linktype(&self) -> u32 {
@@ -71,11 +128,17 @@ impl<'a> PcapReader<'a> {
         self.pos
     }
 
+    /// Records the first damage; resumes at the next plausible record when there is one.
     fn fail(&mut self, kind: ReadErrorKind) -> Option<RawPacket<'a>> {
-        self.error = Some(ReadError {
-            offset: self.pos as u64,
+        let at = self.pos;
+        self.error.get_or_insert(ReadError {
+            offset: at as u64,
             kind,
         });
+        if self.resync(at) {
+            return self.next();
+        }
+        self.skipped += (self.data.len() - at) as u64;
         self.pos = self.data.len();
         None
     }
@@ -117,6 +180,7 @@ impl<'a> Iterator for PcapReader<'a> {
         }
         self.pos = end;
         self.frame += 1;
+        self.last_secs = Some(secs as u32);
         let ts_ns = secs * 1_000_000_000 + if self.nanos { frac } else { frac * 1000 };
         Some(RawPacket {
             frame: self.frame,
@@ -201,6 +265,23 @@ mod tests {
             }
         );
         assert!(e.to_string().contains(&format!("offset {cut}")));
+    }
+
+    #[test]
+    fn resumes_after_a_corrupt_record() {
+        let mut f = header(MAGIC_US, false, 1);
+        record(&mut f, false, 100, 0, &[1; 30], 30);
+        let bad = f.len();
+        record(&mut f, false, 101, 0, &[2; 30], 30);
+        record(&mut f, false, 102, 0, &[3; 30], 30);
+        record(&mut f, false, 103, 0, &[4; 30], 30);
+        // Record 2 claims 16 MiB: it is skipped whole, and reading resumes at record 3.
+        f[bad + 8..bad + 12].copy_from_slice(&0x00ff_ffffu32.to_le_bytes());
+        let mut r = PcapReader::new(&f).unwrap();
+        let p: Vec<_> = r.by_ref().collect();
+        assert_eq!(p.iter().map(|p| p.data[0]).collect::<Vec<_>>(), [1, 3, 4]);
+        assert_eq!(r.error().unwrap().offset, bad as u64);
+        assert_eq!(r.skipped(), 46);
     }
 
     #[test]

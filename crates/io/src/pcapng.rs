@@ -31,7 +31,11 @@ pub struct PcapNgReader<'a> {
     interfaces: Vec<Interface>,
     frame: u64,
     error: Option<ReadError>,
+    skipped: u64,
 }
+
+/// How far past damage the reader looks for the next well-formed block.
+const RESYNC_WINDOW: usize = 64 << 20;
 
 impl<'a> PcapNgReader<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self, ReadError> {
@@ -42,6 +46,7 @@ impl<'a> PcapNgReader<'a> {
             interfaces: Vec::new(),
             frame: 0,
             error: None,
+            skipped: 0,
         };
         // The first block must be a section header; reading it here gives a clean error early.
         r.section_endian(0)?;
@@ -50,6 +55,35 @@ impl<'a> PcapNgReader<'a> {
 
     pub fn error(&self) -> Option<&ReadError> {
         self.error.as_ref()
+    }
+
+    /// Bytes skipped to get past damage (0 when the file was read whole).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// After damage at `from`, finds the next 4-byte-aligned offset holding a packet, interface
+    /// or section block whose trailing length matches its leading one.
+    fn resync(&mut self, from: usize) -> bool {
+        let end = self.data.len().min(from.saturating_add(RESYNC_WINDOW));
+        let mut at = from + 4;
+        while at + 12 <= end {
+            let t = self.endian.u32(&self.data[at..]);
+            let len = self.endian.u32(&self.data[at + 4..]) as usize;
+            let known = matches!(t, BLOCK_IDB | BLOCK_OPB | BLOCK_SPB | BLOCK_EPB | BLOCK_SHB);
+            if known && len >= 12 && len.is_multiple_of(4) && at + len <= self.data.len() {
+                let trailer = self.endian.u32(&self.data[at + len - 4..]) as usize;
+                if trailer == len {
+                    self.skipped += (at - from) as u64;
+                    self.pos = at;
+                    // The skipped bytes count as one frame, as in the pcap reader.
+                    self.frame += 1;
+                    return true;
+                }
+            }
+            at += 4;
+        }
+        false
     }
 
     pub fn offset(&self) -> usize {
@@ -260,9 +294,13 @@ impl<'a> Iterator for PcapNgReader<'a> {
                 Ok(Some(p)) => return Some(p),
                 Ok(None) => {}
                 Err(e) => {
-                    self.error = Some(e);
-                    self.pos = self.data.len();
-                    return None;
+                    let at = e.offset as usize;
+                    self.error.get_or_insert(e);
+                    if !self.resync(at) {
+                        self.skipped += (self.data.len() - at) as u64;
+                        self.pos = self.data.len();
+                        return None;
+                    }
                 }
             }
         }
@@ -424,10 +462,14 @@ mod tests {
         let bad = w.v.len();
         w.epb(0, 2, &[1; 8]);
         w.v[bad + 4] = 0x13; // not a multiple of 4
+        w.epb(0, 3, &[3; 8]);
         let mut r = PcapNgReader::new(&w.v).unwrap();
-        assert_eq!(r.by_ref().count(), 1);
+        let frames: Vec<u64> = r.by_ref().map(|p| p.frame).collect();
+        // The damaged block is skipped (counted as frame 2), reading resumes with frame 3.
+        assert_eq!(frames, [1, 3]);
         let e = r.error().unwrap();
         assert_eq!(e.offset, bad as u64);
         assert!(matches!(e.kind, ReadErrorKind::BadLength { .. }));
+        assert_eq!(r.skipped(), 40);
     }
 }

@@ -116,6 +116,7 @@ pub struct FileRow {
     pub alerts: u64,
     pub error: Option<String>,
     pub error_offset: Option<u64>,
+    pub skipped_bytes: u64,
     pub seconds: f64,
 }
 
@@ -426,6 +427,7 @@ pub fn file_batch(rows: &[FileRow]) -> RecordBatch {
             true,
             r.iter().map(|x| x.error_offset.and_then(n)),
         ),
+        i64c("skipped_bytes", false, r.iter().map(|x| n(x.skipped_bytes))),
         Col(
             Field::new("seconds", DataType::Float64, false),
             Arc::new(Float64Array::from_iter_values(r.iter().map(|x| x.seconds))),
@@ -602,7 +604,7 @@ mod tests {
             alert_batch(&[]).schema(),
             alert_batch(&[AlertRow::default()]).schema()
         );
-        assert_eq!(file_batch(&[]).num_columns(), 12);
+        assert_eq!(file_batch(&[]).num_columns(), 13);
     }
 
     #[test]
