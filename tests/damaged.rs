@@ -114,3 +114,22 @@ fn empty_and_foreign_files() {
     );
     assert_eq!(rows.file.error_offset, Some(0));
 }
+
+/// Microsoft Network Monitor 2.x: the demo capture written by editcap gives the same rows as
+/// the pcap it came from.
+#[test]
+fn netmon_capture_gives_the_same_rows_as_pcap() {
+    let netmon = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/seed-case.netmon2.cap"
+    ))
+    .unwrap();
+    let from_netmon = scan_to_rows(&netmon, "seed", OPTS);
+    let from_pcap = scan_to_rows(&seed_capture(), "seed", OPTS);
+    assert_eq!(from_netmon.file.format, Some("netmon"));
+    assert_eq!(from_netmon.file.error, None);
+    assert_eq!(from_netmon.file.packets, 36);
+    assert_eq!(from_netmon.handshakes, from_pcap.handshakes);
+    assert_eq!(from_netmon.alerts, from_pcap.alerts);
+    assert_eq!(from_netmon.alerts[0].frame, 32);
+}

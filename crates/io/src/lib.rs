@@ -10,10 +10,12 @@
 //! Wireshark numbers them.
 
 mod mapped;
+mod netmon;
 mod pcap;
 mod pcapng;
 
 pub use mapped::CaptureData;
+pub use netmon::{NetmonReader, LINKTYPE_NETMON_OTHER};
 pub use pcap::PcapReader;
 pub use pcapng::PcapNgReader;
 
@@ -46,6 +48,8 @@ pub enum Format {
     PcapNs,
     PcapModified,
     PcapNg,
+    /// Microsoft Network Monitor 2.x.
+    NetMon,
 }
 
 impl Format {
@@ -62,7 +66,10 @@ impl Format {
                 _ => {}
             }
         }
-        (le == pcapng::BLOCK_SHB).then_some(Format::PcapNg)
+        if le == pcapng::BLOCK_SHB {
+            return Some(Format::PcapNg);
+        }
+        (&magic == netmon::MAGIC).then_some(Format::NetMon)
     }
 
     pub fn name(self) -> &'static str {
@@ -71,6 +78,7 @@ impl Format {
             Format::PcapNs => "pcap-ns",
             Format::PcapModified => "pcap-modified",
             Format::PcapNg => "pcapng",
+            Format::NetMon => "netmon",
         }
     }
 }
@@ -135,6 +143,7 @@ pub const MAX_RECORD: u32 = 262_144;
 pub enum PacketReader<'a> {
     Pcap(PcapReader<'a>),
     PcapNg(PcapNgReader<'a>),
+    NetMon(NetmonReader<'a>),
 }
 
 impl<'a> PacketReader<'a> {
@@ -152,6 +161,10 @@ impl<'a> PacketReader<'a> {
                 Format::PcapNg,
                 PacketReader::PcapNg(PcapNgReader::new(data)?),
             )),
+            Some(Format::NetMon) => Ok((
+                Format::NetMon,
+                PacketReader::NetMon(NetmonReader::new(data)?),
+            )),
             Some(f) => Ok((f, PacketReader::Pcap(PcapReader::new(data)?))),
             None => Err(ReadError {
                 offset: 0,
@@ -165,6 +178,7 @@ impl<'a> PacketReader<'a> {
         match self {
             PacketReader::Pcap(r) => r.error(),
             PacketReader::PcapNg(r) => r.error(),
+            PacketReader::NetMon(r) => r.error(),
         }
     }
 
@@ -173,6 +187,7 @@ impl<'a> PacketReader<'a> {
         match self {
             PacketReader::Pcap(r) => r.skipped(),
             PacketReader::PcapNg(r) => r.skipped(),
+            PacketReader::NetMon(r) => r.skipped(),
         }
     }
 
@@ -181,6 +196,7 @@ impl<'a> PacketReader<'a> {
         match self {
             PacketReader::Pcap(r) => r.offset(),
             PacketReader::PcapNg(r) => r.offset(),
+            PacketReader::NetMon(r) => r.offset(),
         }
     }
 }
@@ -192,6 +208,7 @@ impl<'a> Iterator for PacketReader<'a> {
         match self {
             PacketReader::Pcap(r) => r.next(),
             PacketReader::PcapNg(r) => r.next(),
+            PacketReader::NetMon(r) => r.next(),
         }
     }
 }
