@@ -14,10 +14,10 @@ use std::thread;
 
 use anyhow::Context;
 use rayon::prelude::*;
-use tlscap_io::Format;
+use tlscap_io::{Compression, Format};
 use tlscap_output::{FileRow, ParquetOutput, Written};
 
-pub use scan::{scan_bytes, scan_file, Rows, ScanOptions};
+pub use scan::{scan_bytes, scan_file, scan_stream, Rows, ScanOptions, DEFAULT_CHUNK};
 pub use summary::Summary;
 
 /// Everything a run produced, for the terminal summary and the exit status.
@@ -44,6 +44,10 @@ pub fn find_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<FileRow>, u64) {
     let mut errors = Vec::new();
     let mut skipped = 0;
     for input in inputs {
+        if input.as_os_str() == "-" {
+            found.push(input.clone()); // standard input
+            continue;
+        }
         match std::fs::metadata(input) {
             Ok(m) if m.is_dir() => walk(input, &mut found, &mut errors, &mut skipped),
             Ok(_) => found.push(input.clone()),
@@ -77,20 +81,34 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileRow>, skipped
         if ft.is_dir() {
             walk(&path, found, errors, skipped);
         } else if ft.is_file() {
-            match read_magic(&path) {
-                Ok(head) if Format::detect(&head).is_some() => found.push(path),
-                Ok(_) => *skipped += 1,
+            match looks_like_capture(&path) {
+                Ok(true) => found.push(path),
+                Ok(false) => *skipped += 1,
                 Err(e) => errors.push(error_row(&path, format!("cannot read: {e}"))),
             }
         }
     }
 }
 
-fn read_magic(path: &Path) -> std::io::Result<Vec<u8>> {
+/// Whether a file in a directory is a capture: by its magic number, or, for a compressed file,
+/// by the magic number its decompressed stream starts with.
+fn looks_like_capture(path: &Path) -> std::io::Result<bool> {
     use std::io::Read;
-    let mut head = Vec::with_capacity(4);
-    std::fs::File::open(path)?.take(4).read_to_end(&mut head)?;
-    Ok(head)
+    let mut head = Vec::with_capacity(6);
+    std::fs::File::open(path)?.take(6).read_to_end(&mut head)?;
+    if Format::detect(&head).is_some() {
+        return Ok(true);
+    }
+    let Some(c) = Compression::detect(&head) else {
+        return Ok(false);
+    };
+    let mut inner = Vec::with_capacity(4);
+    // A damaged compressed file is not a capture we can read; it is skipped like other files.
+    let _ = c
+        .decoder(std::fs::File::open(path)?)?
+        .take(4)
+        .read_to_end(&mut inner);
+    Ok(Format::detect(&inner).is_some())
 }
 
 /// Scans `inputs` into Parquet tables in `out_dir`. `progress` is told of bytes consumed.
@@ -151,12 +169,33 @@ pub fn run(
 
 /// Scans one capture held in memory and returns its rows (tests, the demo, tools).
 pub fn scan_to_rows(data: &[u8], name: &str, opts: ScanOptions) -> CaptureRows {
+    collect_rows(name, |tx, file| {
+        scan_bytes(data, Arc::from(name), opts, tx, &|_| {}, file)
+    })
+}
+
+/// Scans one capture read in order from `input` (as compressed files and standard input are)
+/// and returns its rows.
+pub fn stream_to_rows(
+    input: Box<dyn std::io::Read + Send>,
+    name: &str,
+    opts: ScanOptions,
+) -> CaptureRows {
+    collect_rows(name, |tx, file| {
+        scan_stream(input, Arc::from(name), opts, tx, file)
+    })
+}
+
+fn collect_rows(
+    name: &str,
+    scan: impl FnOnce(&crossbeam_channel::Sender<Rows>, &mut FileRow),
+) -> CaptureRows {
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut file = FileRow {
         capture: Arc::from(name),
         ..Default::default()
     };
-    scan_bytes(data, Arc::from(name), opts, &tx, &|_| {}, &mut file);
+    scan(&tx, &mut file);
     drop(tx);
     let mut out = CaptureRows {
         file,

@@ -7,8 +7,12 @@
 //! 3. shards run in parallel, each owning its flow table: no locks, no channel waits inside
 //!    the rayon pool, so nested file- and shard-level parallelism cannot deadlock.
 //!
-//! Rows leave through a crossbeam channel to the single writer thread.
+//! A mapped file is one long slice and its segments are borrowed for the whole scan. A streamed
+//! file (compressed, or standard input) arrives in chunks: the reader's state carries from one
+//! chunk to the next, and flow tables copy only the out-of-order segments they must hold past
+//! the chunk. Rows leave through a crossbeam channel to the single writer thread.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +21,7 @@ use crossbeam_channel::Sender;
 use rayon::prelude::*;
 use tlscap_decode::{decode, TcpSegment};
 use tlscap_flows::{FlowKey, FlowTable, PacketMeta};
-use tlscap_io::{CaptureData, PacketReader, RawPacket};
+use tlscap_io::{open_input, Input, PacketReader, RawPacket, ReaderState};
 use tlscap_output::{AlertRow, FileRow, HandshakeRow};
 
 use crate::rows::TlsHandler;
@@ -35,13 +39,19 @@ pub struct ScanOptions {
     pub shards: usize,
     /// Packets per window.
     pub window: usize,
+    /// Bytes read per chunk of a streamed input (compressed files, standard input).
+    pub chunk: usize,
 }
+
+/// Bytes per chunk of a streamed input.
+pub const DEFAULT_CHUNK: usize = 16 << 20;
 
 impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
             shards: rayon::current_num_threads().max(1),
             window: 64 * 1024,
+            chunk: DEFAULT_CHUNK,
         }
     }
 }
@@ -55,13 +65,9 @@ struct Routed<'a> {
     meta: PacketMeta,
 }
 
-#[derive(Default)]
-struct DecodeCounts {
-    tcp: u64,
-}
-
-/// Scans one capture file, sending its rows to `tx`. Returns its `files` row; its `error` is set
-/// when the file could not be read whole (rows before the damage are still sent).
+/// Scans one capture file (`-` for standard input), sending its rows to `tx`. Returns its
+/// `files` row; its `error` is set when the file could not be read whole (rows before the
+/// damage, and after it where the reader resynchronised, are still sent).
 pub fn scan_file(
     path: &Path,
     opts: ScanOptions,
@@ -74,12 +80,96 @@ pub fn scan_file(
         capture: capture.clone(),
         ..Default::default()
     };
-    match CaptureData::open(path) {
-        Ok(data) => scan_bytes(&data, capture, opts, tx, progress, &mut row),
+    match open_input(path) {
+        Ok(Input::Mapped(data)) => scan_bytes(&data, capture, opts, tx, progress, &mut row),
+        Ok(Input::Stream {
+            reader,
+            compression,
+        }) => {
+            row.compression = compression.map(|c| c.name());
+            let on_disk = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            scan_stream(reader, capture, opts, tx, &mut row);
+            progress(on_disk);
+        }
         Err(e) => row.error = Some(format!("cannot read: {e}")),
     }
     row.seconds = started.elapsed().as_secs_f64();
     row
+}
+
+/// The flow tables of one capture, one per shard, and what they have counted.
+struct Shards<'t> {
+    tables: Vec<FlowTable<'t, TlsHandler>>,
+}
+
+impl<'t> Shards<'t> {
+    fn new(capture: &Arc<str>, shards: usize) -> Self {
+        Shards {
+            tables: (0..shards.max(1))
+                .map(|_| FlowTable::new(TlsHandler::new(capture.clone())))
+                .collect(),
+        }
+    }
+
+    /// Decodes a window in parallel, routes it, runs the shards, sends their rows.
+    /// `insert` puts one segment into a table: borrowed or transient.
+    fn window<'p, F>(
+        &mut self,
+        window: &[RawPacket<'p>],
+        row: &mut FileRow,
+        tx: &Sender<Rows>,
+        insert: F,
+    ) where
+        F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
+    {
+        row.packets += window.len() as u64;
+        for p in [window.first(), window.last()].into_iter().flatten() {
+            let us = p.ts_ns.div_euclid(1000);
+            row.first_ts_us = Some(row.first_ts_us.map_or(us, |t| t.min(us)));
+            row.last_ts_us = Some(row.last_ts_us.map_or(us, |t| t.max(us)));
+        }
+        let shards = self.tables.len();
+        let parts: Vec<Vec<Vec<Routed<'p>>>> = window
+            .par_chunks(DECODE_CHUNK)
+            .map(|c| route(c, shards))
+            .collect();
+        row.tcp_packets += parts.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
+        self.tables
+            .par_iter_mut()
+            .enumerate()
+            .for_each(|(shard, table)| {
+                for per_shard in &parts {
+                    for r in &per_shard[shard] {
+                        insert(table, r.key, &r.seg, r.meta);
+                    }
+                }
+                table.handler.send(tx);
+            });
+    }
+
+    /// Ends every flow (end of capture) and counts the rows.
+    fn finish(mut self, row: &mut FileRow, tx: &Sender<Rows>) {
+        self.tables.par_iter_mut().for_each(|t| {
+            t.finish_all();
+            t.handler.send(tx);
+        });
+        for t in &self.tables {
+            row.handshakes += t.handler.handshakes_emitted;
+            row.alerts += t.handler.alerts_emitted;
+        }
+    }
+}
+
+/// The reader's first damage becomes the file's error, unless reading already failed earlier.
+fn record_error(reader: &PacketReader<'_>, row: &mut FileRow) {
+    if row.error.is_some() {
+        return;
+    }
+    if let Some(e) = reader.error() {
+        row.error = Some(e.to_string());
+        row.error_offset = Some(e.offset);
+        row.skipped_bytes = reader.skipped();
+    }
 }
 
 /// Scans capture bytes already in memory (a mapping, or bytes the caller made).
@@ -101,10 +191,7 @@ pub fn scan_bytes(
         }
     };
     row.format = Some(format.name());
-    let shards = opts.shards.max(1);
-    let mut tables: Vec<FlowTable<'_, TlsHandler>> = (0..shards)
-        .map(|_| FlowTable::new(TlsHandler::new(capture.clone())))
-        .collect();
+    let mut shards = Shards::new(&capture, opts.shards);
     let mut window: Vec<RawPacket<'_>> = Vec::with_capacity(opts.window);
     let mut done_bytes = 0u64;
     loop {
@@ -113,59 +200,130 @@ pub fn scan_bytes(
         if window.is_empty() {
             break;
         }
-        row.packets += window.len() as u64;
-        for p in [window.first(), window.last()].into_iter().flatten() {
-            let us = p.ts_ns.div_euclid(1000);
-            row.first_ts_us = Some(row.first_ts_us.map_or(us, |t| t.min(us)));
-            row.last_ts_us = Some(row.last_ts_us.map_or(us, |t| t.max(us)));
-        }
-        let parts: Vec<(Vec<Vec<Routed<'_>>>, DecodeCounts)> = window
-            .par_chunks(DECODE_CHUNK)
-            .map(|chunk| route(chunk, shards))
-            .collect();
-        for (_, c) in &parts {
-            row.tcp_packets += c.tcp;
-        }
-        tables
-            .par_iter_mut()
-            .enumerate()
-            .for_each(|(shard, table)| {
-                for (per_shard, _) in &parts {
-                    for r in &per_shard[shard] {
-                        table.segment(r.key, &r.seg, r.meta);
-                    }
-                }
-                table.handler.send(tx);
-            });
+        shards.window(&window, row, tx, |t, k, s, m| t.segment(k, s, m));
         let now = reader.offset() as u64;
-        progress(now - done_bytes);
+        progress(now.saturating_sub(done_bytes));
         done_bytes = now;
     }
-    tables.par_iter_mut().for_each(|t| {
-        t.finish_all();
-        t.handler.send(tx);
-    });
-    for t in &tables {
-        row.handshakes += t.handler.handshakes_emitted;
-        row.alerts += t.handler.alerts_emitted;
-    }
-    progress(data.len() as u64 - done_bytes);
-    if let Some(e) = reader.error() {
-        row.error = Some(e.to_string());
-        row.error_offset = Some(e.offset);
-        row.skipped_bytes = reader.skipped();
-    }
+    shards.finish(row, tx);
+    progress((data.len() as u64).saturating_sub(done_bytes));
+    record_error(&reader, row);
 }
 
-fn route<'a>(chunk: &[RawPacket<'a>], shards: usize) -> (Vec<Vec<Routed<'a>>>, DecodeCounts) {
+/// Reads until `buf` holds `want` bytes or the input ends; true at the end.
+fn fill(input: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<bool> {
+    let start = buf.len();
+    let target = start + want;
+    buf.resize(target, 0);
+    let mut n = start;
+    while n < target {
+        match input.read(&mut buf[n..target]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(n);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(n);
+    Ok(n < target)
+}
+
+/// Scans a capture that can only be read in order (a compressed file, standard input), chunk by
+/// chunk; memory holds one chunk, the carried partial record and the flow state.
+pub fn scan_stream(
+    mut input: Box<dyn Read + Send>,
+    capture: Arc<str>,
+    opts: ScanOptions,
+    tx: &Sender<Rows>,
+    row: &mut FileRow,
+) {
+    let chunk = opts.chunk.max(512);
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk);
+    let mut base = 0u64;
+    let read_error = |row: &mut FileRow, e: std::io::Error, at: u64| {
+        row.error.get_or_insert(format!(
+            "cannot read past byte {at} of the decompressed stream: {e}"
+        ));
+        row.error_offset.get_or_insert(at);
+    };
+    let mut eof = match fill(&mut *input, &mut buf, chunk) {
+        Ok(eof) => eof,
+        Err(e) => {
+            read_error(row, e, 0);
+            true
+        }
+    };
+    let format = match PacketReader::first_chunk(&buf, eof) {
+        Ok(Some((format, _))) => format,
+        Ok(None) => {
+            // Network Monitor keeps its frame table at the end: such a file is read whole.
+            if let Err(e) = input.read_to_end(&mut buf) {
+                read_error(row, e, buf.len() as u64);
+            }
+            scan_bytes(&buf, capture, opts, tx, &|_| {}, row);
+            return;
+        }
+        Err(e) => {
+            row.bytes = buf.len() as u64;
+            row.error = Some(e.to_string());
+            row.error_offset = Some(e.offset);
+            return;
+        }
+    };
+    row.format = Some(format.name());
+    let mut shards: Shards<'static> = Shards::new(&capture, opts.shards);
+    let mut state: Option<ReaderState> = None;
+    loop {
+        // Packets borrow from this chunk only, so their window lives within it too.
+        let mut window: Vec<RawPacket<'_>> = Vec::with_capacity(opts.window);
+        let mut reader = match state.take() {
+            None => match PacketReader::first_chunk(&buf, eof) {
+                Ok(Some((_, r))) => r,
+                _ => unreachable!("the first chunk was read above"),
+            },
+            Some(st) => PacketReader::resume(st, &buf, base, eof),
+        };
+        loop {
+            window.clear();
+            window.extend(reader.by_ref().take(opts.window));
+            if window.is_empty() {
+                break;
+            }
+            shards.window(&window, row, tx, |t, k, s, m| t.segment_transient(k, s, m));
+        }
+        drop(window);
+        let (next, used) = reader.state().expect("pcap and pcapng readers stream");
+        if eof {
+            record_error(&reader, row);
+            break;
+        }
+        drop(reader);
+        buf.drain(..used);
+        base += used as u64;
+        state = Some(next);
+        // A record may be larger than what is carried: read a whole chunk more either way.
+        eof = match fill(&mut *input, &mut buf, chunk) {
+            Ok(eof) => eof,
+            Err(e) => {
+                read_error(row, e, base + buf.len() as u64);
+                true
+            }
+        };
+    }
+    row.bytes = base + buf.len() as u64;
+    shards.finish(row, tx);
+}
+
+fn route<'a>(chunk: &[RawPacket<'a>], shards: usize) -> Vec<Vec<Routed<'a>>> {
     let mut per: Vec<Vec<Routed<'a>>> = (0..shards)
         .map(|_| Vec::with_capacity(chunk.len() / shards + 16))
         .collect();
-    let mut counts = DecodeCounts::default();
     for p in chunk {
         // Frames that are not TCP count as packets, not as TCP packets.
         if let Ok(seg) = decode(p.linktype, p.data) {
-            counts.tcp += 1;
             let key = FlowKey::of(&seg);
             per[key.shard(shards)].push(Routed {
                 key,
@@ -177,5 +335,5 @@ fn route<'a>(chunk: &[RawPacket<'a>], shards: usize) -> (Vec<Vec<Routed<'a>>>, D
             });
         }
     }
-    (per, counts)
+    per
 }

@@ -87,3 +87,66 @@ fn directories_are_searched_by_content() {
     );
     assert!(summary.contains("fatal bad_certificate (42)"), "{summary}");
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn standard_input_plain_and_compressed() {
+    use std::io::Write;
+    use std::process::Stdio;
+    for (name, bytes) in [
+        ("plain", tlscap::demo::seed_capture()),
+        ("gzip", gzip(&tlscap::demo::seed_capture())),
+    ] {
+        let d = tmp(&format!("stdin-{name}"));
+        let mut child = tlscap()
+            .args(["scan", "-", "-o"])
+            .arg(d.join("out"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name}");
+        let summary = String::from_utf8(o.stdout).unwrap();
+        assert!(summary.contains("36 packets"), "{name}: {summary}");
+        assert!(
+            summary.contains("fatal bad_certificate (42)"),
+            "{name}: {summary}"
+        );
+    }
+}
+
+#[test]
+fn compressed_captures_in_directories_are_found_by_their_content() {
+    let d = tmp("compressed");
+    std::fs::create_dir_all(d.join("in")).unwrap();
+    std::fs::write(d.join("in/a.bin"), gzip(&tlscap::demo::seed_capture())).unwrap();
+    std::fs::write(
+        d.join("in/b"),
+        zstd::encode_all(&tlscap::demo::seed_capture()[..], 3).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(d.join("in/log.gz"), gzip(b"just a compressed log line\n")).unwrap();
+    let o = tlscap()
+        .arg("scan")
+        .arg(d.join("in"))
+        .arg("-o")
+        .arg(d.join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let summary = String::from_utf8(o.stdout).unwrap();
+    assert!(summary.contains("Scanned 2 file(s)"), "{summary}");
+    assert!(summary.contains("Handshakes: 2"), "{summary}");
+    assert!(
+        summary.contains("Skipped 1 file(s) that are not captures"),
+        "{summary}"
+    );
+}

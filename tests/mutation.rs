@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{corpus_dir, corpus_files};
-use tlscap::{scan_to_rows, ScanOptions};
+use tlscap::{scan_to_rows, stream_to_rows, ScanOptions};
 
 struct Counting;
 
@@ -100,6 +100,7 @@ fn mutated_corpus_never_panics_and_memory_stays_bounded() {
                     ScanOptions {
                         shards: 2,
                         window: 1 + (seed as usize % 300),
+                        chunk: tlscap::DEFAULT_CHUNK,
                     },
                 )
             });
@@ -114,6 +115,31 @@ fn mutated_corpus_never_panics_and_memory_stays_bounded() {
                 used < 16 << 20,
                 "{rel}: mutation seed {seed} used {used} bytes of heap"
             );
+            // The same bytes streamed in small chunks (as a compressed file is read) give the
+            // same rows as the mapping, damage and resynchronisation included.
+            let chunk = 600 + (seed as usize * 37) % 4000;
+            let streamed = std::panic::catch_unwind(|| {
+                stream_to_rows(
+                    Box::new(std::io::Cursor::new(mutated.clone())),
+                    rel,
+                    ScanOptions {
+                        shards: 2,
+                        window: 1 + (seed as usize % 300),
+                        chunk,
+                    },
+                )
+            });
+            let (Ok(mapped), Ok(streamed)) = (result, streamed) else {
+                panic!("{rel}: mutation seed {seed} panicked when streamed");
+            };
+            let what = format!("{rel}: mutation seed {seed}, {chunk}-byte chunks");
+            assert_eq!(streamed.file.packets, mapped.file.packets, "{what}");
+            assert_eq!(
+                streamed.file.error_offset, mapped.file.error_offset,
+                "{what}"
+            );
+            assert_eq!(streamed.handshakes, mapped.handshakes, "{what}");
+            assert_eq!(streamed.alerts, mapped.alerts, "{what}");
         }
     }
     eprintln!(

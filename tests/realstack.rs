@@ -85,6 +85,7 @@ fn scan(name: &str) -> CaptureRows {
         ScanOptions {
             shards: 2,
             window: 64,
+            chunk: tlscap::DEFAULT_CHUNK,
         },
     )
 }

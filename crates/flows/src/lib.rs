@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 
@@ -128,11 +129,37 @@ pub trait StreamHandler {
     fn wants_data(&self, conn: &Self::Conn) -> bool;
 }
 
-#[derive(Clone, Copy)]
+/// A segment waiting for a gap before it to fill. Its bytes are a slice of the capture when
+/// the capture outlives the table (a mapping), and a copy when they come from a streamed chunk
+/// that will be gone by then (compressed input, stdin).
 struct Held<'a> {
     seq: u32,
-    data: &'a [u8],
+    data: Cow<'a, [u8]>,
     at: PacketMeta,
+}
+
+/// A segment's payload as it enters the table.
+#[derive(Clone, Copy)]
+enum Payload<'a, 'b> {
+    /// Lives as long as the table: held as a borrow.
+    Lasting(&'a [u8]),
+    /// Lives only for this call: copied if it must be held.
+    Transient(&'b [u8]),
+}
+
+impl<'a> Payload<'a, '_> {
+    fn bytes(&self) -> &[u8] {
+        match *self {
+            Payload::Lasting(b) => b,
+            Payload::Transient(b) => b,
+        }
+    }
+    fn hold(self) -> Cow<'a, [u8]> {
+        match self {
+            Payload::Lasting(b) => Cow::Borrowed(b),
+            Payload::Transient(b) => Cow::Owned(b.to_vec()),
+        }
+    }
 }
 
 struct Direction<'a> {
@@ -185,8 +212,25 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         self.flows.len()
     }
 
-    /// Processes one segment. Segments of a flow must come in capture order.
+    /// Processes one segment whose bytes outlive the table (a mapped capture). Segments of a
+    /// flow must come in capture order.
     pub fn segment(&mut self, key: FlowKey, seg: &TcpSegment<'a>, at: PacketMeta) {
+        self.process(key, seg, Payload::Lasting(seg.payload), at);
+    }
+
+    /// Processes one segment whose bytes are gone after this call (streamed input): a segment
+    /// that must wait for a gap to fill is copied.
+    pub fn segment_transient(&mut self, key: FlowKey, seg: &TcpSegment<'_>, at: PacketMeta) {
+        self.process(key, seg, Payload::Transient(seg.payload), at);
+    }
+
+    fn process<'b>(
+        &mut self,
+        key: FlowKey,
+        seg: &TcpSegment<'b>,
+        payload: Payload<'a, 'b>,
+        at: PacketMeta,
+    ) {
         let src = Endpoint {
             ip: seg.src,
             port: seg.src_port,
@@ -271,7 +315,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
             };
             flow.dirs[s].stats.payload_bytes += seg.payload.len() as u64;
             if flow.wants_data {
-                Self::payload(&mut self.handler, flow, side, seq, seg.payload, at);
+                Self::payload(&mut self.handler, flow, side, seq, payload, at);
             }
         }
         let cut = (seg.wire_len as usize).saturating_sub(seg.payload.len());
@@ -326,9 +370,10 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         flow: &mut Flow<'a, H::Conn>,
         side: Side,
         seq: u32,
-        data: &'a [u8],
+        payload: Payload<'a, '_>,
         at: PacketMeta,
     ) {
+        let data = payload.bytes();
         let s = side as usize;
         let dir = &mut flow.dirs[s];
         let next = *dir.next_seq.get_or_insert(seq);
@@ -355,7 +400,14 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
                 return;
             }
             let pos = dir.held.partition_point(|x| seq_diff(x.seq, seq) <= 0);
-            dir.held.insert(pos, Held { seq, data, at });
+            dir.held.insert(
+                pos,
+                Held {
+                    seq,
+                    data: payload.hold(),
+                    at,
+                },
+            );
             if dir.held.len() > MAX_HELD_SEGMENTS {
                 Self::skip_gap(h, flow, side);
             }
@@ -378,13 +430,13 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
     /// Delivers held segments that have become contiguous.
     fn drain_held(h: &mut H, flow: &mut Flow<'a, H::Conn>, side: Side) {
         let s = side as usize;
-        while let Some(first) = flow.dirs[s].held.first().copied() {
-            let next = flow.dirs[s].next_seq.unwrap_or(first.seq);
-            let d = seq_diff(first.seq, next);
+        while let Some(first_seq) = flow.dirs[s].held.first().map(|x| x.seq) {
+            let next = flow.dirs[s].next_seq.unwrap_or(first_seq);
+            let d = seq_diff(first_seq, next);
             if d > 0 {
                 break;
             }
-            flow.dirs[s].held.remove(0);
+            let first = flow.dirs[s].held.remove(0);
             let overlap = d.unsigned_abs() as usize;
             if overlap < first.data.len() {
                 Self::deliver(h, flow, side, &first.data[overlap..], first.at);
@@ -395,15 +447,15 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
     /// Declares the bytes before the first held segment lost and resumes from it.
     fn skip_gap(h: &mut H, flow: &mut Flow<'a, H::Conn>, side: Side) {
         let s = side as usize;
-        let Some(first) = flow.dirs[s].held.first().copied() else {
+        let Some(first_seq) = flow.dirs[s].held.first().map(|x| x.seq) else {
             return;
         };
-        let next = flow.dirs[s].next_seq.unwrap_or(first.seq);
-        let missing = seq_diff(first.seq, next).max(0) as u64;
+        let next = flow.dirs[s].next_seq.unwrap_or(first_seq);
+        let missing = seq_diff(first_seq, next).max(0) as u64;
         if missing > 0 {
             flow.dirs[s].stats.missing_bytes += missing;
             h.gap(&mut flow.conn, side, missing);
-            flow.dirs[s].next_seq = Some(first.seq);
+            flow.dirs[s].next_seq = Some(first_seq);
         }
         Self::drain_held(h, flow, side);
     }

@@ -9,15 +9,17 @@
 //! **Invariant:** frames are numbered from 1 in file order over packet blocks only, exactly as
 //! Wireshark numbers them.
 
+mod input;
 mod mapped;
 mod netmon;
 mod pcap;
 mod pcapng;
 
+pub use input::{open_input, Compression, Input};
 pub use mapped::CaptureData;
 pub use netmon::{NetmonReader, LINKTYPE_NETMON_OTHER};
-pub use pcap::PcapReader;
-pub use pcapng::PcapNgReader;
+pub use pcap::{PcapReader, PcapState};
+pub use pcapng::{PcapNgReader, PcapNgState};
 
 use std::fmt;
 
@@ -139,7 +141,14 @@ impl std::error::Error for ReadError {}
 /// Largest packet record accepted: Wireshark's own ceiling for most link types.
 pub const MAX_RECORD: u32 = 262_144;
 
-/// A packet source over bytes of either format.
+/// What a streamed reader carries from one chunk to the next.
+#[derive(Clone, Debug)]
+pub enum ReaderState {
+    Pcap(PcapState),
+    PcapNg(PcapNgState),
+}
+
+/// A packet source over bytes of any supported format.
 pub enum PacketReader<'a> {
     Pcap(PcapReader<'a>),
     PcapNg(PcapNgReader<'a>),
@@ -170,6 +179,63 @@ impl<'a> PacketReader<'a> {
                 offset: 0,
                 kind: ReadErrorKind::NotACapture,
             }),
+        }
+    }
+
+    /// Opens the first chunk of a streamed file (`last_chunk` false when more bytes follow).
+    /// Network Monitor files cannot be streamed (their frame table is at the end): for them
+    /// this returns `Ok(None)` and the caller reads the whole file instead.
+    pub fn first_chunk(
+        data: &'a [u8],
+        last_chunk: bool,
+    ) -> Result<Option<(Format, Self)>, ReadError> {
+        if data.is_empty() {
+            return Err(ReadError {
+                offset: 0,
+                kind: ReadErrorKind::Empty,
+            });
+        }
+        match Format::detect(data) {
+            Some(Format::NetMon) => Ok(None),
+            Some(Format::PcapNg) => Ok(Some((
+                Format::PcapNg,
+                PacketReader::PcapNg(PcapNgReader::first_chunk(data, last_chunk)?),
+            ))),
+            Some(f) => Ok(Some((
+                f,
+                PacketReader::Pcap(PcapReader::first_chunk(data, last_chunk)?),
+            ))),
+            None => Err(ReadError {
+                offset: 0,
+                kind: ReadErrorKind::NotACapture,
+            }),
+        }
+    }
+
+    /// Continues a streamed file on its next chunk, which starts at file offset `base`.
+    pub fn resume(state: ReaderState, data: &'a [u8], base: u64, last_chunk: bool) -> Self {
+        match state {
+            ReaderState::Pcap(st) => {
+                PacketReader::Pcap(PcapReader::resume(st, data, base, last_chunk))
+            }
+            ReaderState::PcapNg(st) => {
+                PacketReader::PcapNg(PcapNgReader::resume(st, data, base, last_chunk))
+            }
+        }
+    }
+
+    /// The state to resume with and the bytes of this chunk used (the rest starts the next).
+    pub fn state(&self) -> Option<(ReaderState, usize)> {
+        match self {
+            PacketReader::Pcap(r) => {
+                let (st, used) = r.state();
+                Some((ReaderState::Pcap(st), used))
+            }
+            PacketReader::PcapNg(r) => {
+                let (st, used) = r.state();
+                Some((ReaderState::PcapNg(st), used))
+            }
+            PacketReader::NetMon(_) => None,
         }
     }
 

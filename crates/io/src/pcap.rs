@@ -8,9 +8,10 @@ pub(crate) const MAGIC_NS: u32 = 0xa1b2_3c4d;
 pub(crate) const MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
 const FILE_HEADER: usize = 24;
 
-pub struct PcapReader<'a> {
-    data: &'a [u8],
-    pos: usize,
+/// Everything a pcap reader knows besides the bytes in front of it: carried from one chunk of a
+/// streamed file to the next.
+#[derive(Clone, Debug)]
+pub struct PcapState {
     endian: Endian,
     nanos: bool,
     record_header: usize,
@@ -21,13 +22,37 @@ pub struct PcapReader<'a> {
     skipped: u64,
     /// The latest timestamp read, to judge candidate headers when resynchronising.
     last_secs: Option<u32>,
+    /// The previous chunk ended while looking for a record after damage.
+    resync_pending: bool,
+}
+
+pub struct PcapReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// File offset of `data[0]`.
+    base: u64,
+    /// `data` reaches the end of the file (always, for a mapped file).
+    last_chunk: bool,
+    st: PcapState,
 }
 
 /// How far past damage the reader looks for the next plausible record.
 const RESYNC_WINDOW: usize = 64 << 20;
 
+enum Resync {
+    Found,
+    /// The chunk ended before a candidate could be judged (streamed input only).
+    NeedMore,
+    NotFound,
+}
+
 impl<'a> PcapReader<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self, ReadError> {
+        Self::first_chunk(data, true)
+    }
+
+    /// Opens the first chunk of a file; `last_chunk` is false when more bytes will follow.
+    pub fn first_chunk(data: &'a [u8], last_chunk: bool) -> Result<Self, ReadError> {
         if data.len() < FILE_HEADER {
             return Err(ReadError {
                 offset: 0,
@@ -52,9 +77,7 @@ impl<'a> PcapReader<'a> {
         let snaplen = endian.u32(&data[16..20]);
         // The upper bits of the link-type field carry FCS information (pcap-savefile(5)).
         let linktype = endian.u32(&data[20..24]) & 0x0fff_ffff;
-        Ok(PcapReader {
-            data,
-            pos: FILE_HEADER,
+        let st = PcapState {
             endian,
             nanos: magic == MAGIC_NS,
             record_header: if magic == MAGIC_MODIFIED { 24 } else { 16 },
@@ -64,83 +87,135 @@ impl<'a> PcapReader<'a> {
             error: None,
             skipped: 0,
             last_secs: None,
+            resync_pending: false,
+        };
+        Ok(PcapReader {
+            data,
+            pos: FILE_HEADER,
+            base: 0,
+            last_chunk,
+            st,
         })
+    }
+
+    /// Continues a streamed file on the next chunk, whose first byte is at file offset `base`.
+    pub fn resume(state: PcapState, data: &'a [u8], base: u64, last_chunk: bool) -> Self {
+        PcapReader {
+            data,
+            pos: 0,
+            base,
+            last_chunk,
+            st: state,
+        }
+    }
+
+    /// The state to resume with on the next chunk, and how many bytes of this one were used
+    /// (the rest, an incomplete record, starts the next chunk).
+    pub fn state(&self) -> (PcapState, usize) {
+        (self.st.clone(), self.pos)
+    }
+
+    pub fn linktype(&self) -> u32 {
+        self.st.linktype
+    }
+
+    pub fn error(&self) -> Option<&ReadError> {
+        self.st.error.as_ref()
     }
 
     /// Bytes skipped to get past damage (0 when the file was read whole).
     pub fn skipped(&self) -> u64 {
-        self.skipped
-    }
-
-    /// Whether a record header at `at` could be real: a length within the snap length, a
-    /// wire length no shorter than it, a sub-second field in range, and a time near the
-    /// records before the damage.
-    fn plausible_header(&self, at: usize) -> Option<usize> {
-        let h = self.data.get(at..at + 16)?;
-        let e = self.endian;
-        let (secs, frac, incl, orig) = (
-            e.u32(&h[0..4]),
-            e.u32(&h[4..8]),
-            e.u32(&h[8..12]),
-            e.u32(&h[12..16]),
-        );
-        let frac_limit = if self.nanos { 1_000_000_000 } else { 1_000_000 };
-        let near = self.last_secs.is_none_or(|t| secs.abs_diff(t) < 7 * 86_400);
-        let ok = incl > 0
-            && incl <= MAX_RECORD.max(self.snaplen)
-            && orig >= incl
-            && frac < frac_limit
-            && near;
-        ok.then_some(at + self.record_header + incl as usize)
-    }
-
-    /// After damage at `from`, finds the next offset where two records in a row (or one that
-    /// ends exactly at the end of the file) are plausible.
-    fn resync(&mut self, from: usize) -> bool {
-        let end = self.data.len().min(from.saturating_add(RESYNC_WINDOW));
-        for at in from + 1..end {
-            let Some(next) = self.plausible_header(at) else {
-                continue;
-            };
-            if next == self.data.len()
-                || (next < self.data.len() && self.plausible_header(next).is_some())
-            {
-                self.skipped += (at - from) as u64;
-                self.pos = at;
-                // The skipped bytes count as one frame (the damaged record), so numbering stays
-                // the file's own when one record header was damaged, the common case.
-                self.frame += 1;
-                return true;
-            }
-        }
-        false
-    }
-
-    pub fn linktype(&self) -> u32 {
-        self.linktype
-    }
-
-    pub fn error(&self) -> Option<&ReadError> {
-        self.error.as_ref()
+        self.st.skipped
     }
 
     pub fn offset(&self) -> usize {
         self.pos
     }
 
+    /// Whether a record header at `at` could be real: a length within the snap length, a
+    /// wire length no shorter than it, a sub-second field in range, and a time near the
+    /// records before the damage. Returns where the record would end.
+    fn plausible_header(&self, at: usize) -> Option<usize> {
+        let h = self.data.get(at..at + 16)?;
+        let e = self.st.endian;
+        let (secs, frac, incl, orig) = (
+            e.u32(&h[0..4]),
+            e.u32(&h[4..8]),
+            e.u32(&h[8..12]),
+            e.u32(&h[12..16]),
+        );
+        let frac_limit = if self.st.nanos {
+            1_000_000_000
+        } else {
+            1_000_000
+        };
+        let near = self
+            .st
+            .last_secs
+            .is_none_or(|t| secs.abs_diff(t) < 7 * 86_400);
+        let ok = incl > 0
+            && incl <= MAX_RECORD.max(self.st.snaplen)
+            && orig >= incl
+            && frac < frac_limit
+            && near;
+        ok.then_some(at + self.st.record_header + incl as usize)
+    }
+
+    /// After damage, finds the next offset from `from` on where two records in a row (or one
+    /// that ends exactly at the end of the file) are plausible.
+    fn resync_from(&mut self, from: usize) -> Resync {
+        let len = self.data.len();
+        let end = if self.last_chunk {
+            len.min(from.saturating_add(RESYNC_WINDOW))
+        } else {
+            len
+        };
+        let mut at = from;
+        while at < end {
+            if at + 16 > len && !self.last_chunk {
+                break;
+            }
+            if let Some(next) = self.plausible_header(at) {
+                let whole_file_ends = next == len && self.last_chunk;
+                let undecided = !self.last_chunk && next + 16 > len;
+                if undecided {
+                    break;
+                }
+                if whole_file_ends || (next + 16 <= len && self.plausible_header(next).is_some()) {
+                    self.st.skipped += (at - self.pos) as u64;
+                    self.pos = at;
+                    // The skipped bytes count as one frame (the damaged record), so numbering
+                    // stays the file's own when one record header was damaged, the common case.
+                    self.st.frame += 1;
+                    return Resync::Found;
+                }
+            }
+            at += 1;
+        }
+        // Everything before `at` is known not to start a record.
+        self.st.skipped += (at.min(len) - self.pos) as u64;
+        self.pos = at.min(len);
+        if at < len || !self.last_chunk {
+            self.st.resync_pending = true;
+            Resync::NeedMore
+        } else {
+            Resync::NotFound
+        }
+    }
+
     /// Records the first damage; resumes at the next plausible record when there is one.
     fn fail(&mut self, kind: ReadErrorKind) -> Option<RawPacket<'a>> {
         let at = self.pos;
-        self.error.get_or_insert(ReadError {
-            offset: at as u64,
+        self.st.error.get_or_insert(ReadError {
+            offset: self.base + at as u64,
             kind,
         });
-        if self.resync(at) {
-            return self.next();
+        self.pos = at + 1;
+        self.st.skipped += 1;
+        match self.resync_from(at + 1) {
+            Resync::Found => self.next(),
+            Resync::NeedMore | Resync::NotFound => None,
         }
-        self.skipped += (self.data.len() - at) as u64;
-        self.pos = self.data.len();
-        None
     }
 }
 
@@ -149,43 +224,57 @@ impl<'a> Iterator for PcapReader<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<RawPacket<'a>> {
+        if self.st.resync_pending {
+            self.st.resync_pending = false;
+            match self.resync_from(self.pos) {
+                Resync::Found => {}
+                Resync::NeedMore | Resync::NotFound => return None,
+            }
+        }
         let rest = self.data.len() - self.pos;
         if rest == 0 {
             return None;
         }
-        if rest < self.record_header {
+        let rh = self.st.record_header;
+        if rest < rh {
+            if !self.last_chunk {
+                return None; // the record continues in the next chunk
+            }
             return self.fail(ReadErrorKind::Truncated {
-                needed: self.record_header as u64,
+                needed: rh as u64,
                 available: rest as u64,
             });
         }
         let h = &self.data[self.pos..self.pos + 16];
-        let e = self.endian;
+        let e = self.st.endian;
         let secs = i64::from(e.u32(&h[0..4]));
         let frac = i64::from(e.u32(&h[4..8]));
         let incl = e.u32(&h[8..12]);
         let orig = e.u32(&h[12..16]);
-        if incl > MAX_RECORD.max(self.snaplen) {
+        if incl > MAX_RECORD.max(self.st.snaplen) {
             return self.fail(ReadErrorKind::BadLength {
                 length: u64::from(incl),
             });
         }
-        let body = self.pos + self.record_header;
+        let body = self.pos + rh;
         let end = body + incl as usize;
         if end > self.data.len() {
+            if !self.last_chunk {
+                return None;
+            }
             return self.fail(ReadErrorKind::Truncated {
-                needed: (self.record_header + incl as usize) as u64,
+                needed: (rh + incl as usize) as u64,
                 available: rest as u64,
             });
         }
         self.pos = end;
-        self.frame += 1;
-        self.last_secs = Some(secs as u32);
-        let ts_ns = secs * 1_000_000_000 + if self.nanos { frac } else { frac * 1000 };
+        self.st.frame += 1;
+        self.st.last_secs = Some(secs as u32);
+        let ts_ns = secs * 1_000_000_000 + if self.st.nanos { frac } else { frac * 1000 };
         Some(RawPacket {
-            frame: self.frame,
+            frame: self.st.frame,
             ts_ns,
-            linktype: self.linktype,
+            linktype: self.st.linktype,
             orig_len: orig.max(incl),
             data: &self.data[body..end],
         })

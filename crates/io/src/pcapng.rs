@@ -24,14 +24,32 @@ struct Interface {
     offset_secs: i64,
 }
 
-pub struct PcapNgReader<'a> {
-    data: &'a [u8],
-    pos: usize,
+/// What a pcapng reader carries from one chunk of a streamed file to the next.
+#[derive(Clone, Debug)]
+pub struct PcapNgState {
     endian: Endian,
     interfaces: Vec<Interface>,
     frame: u64,
     error: Option<ReadError>,
     skipped: u64,
+    resync_pending: bool,
+}
+
+pub struct PcapNgReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// File offset of `data[0]`.
+    base: u64,
+    /// `data` reaches the end of the file (always, for a mapped file).
+    last_chunk: bool,
+    /// The current block continues past this chunk.
+    need_more: bool,
+    endian: Endian,
+    interfaces: Vec<Interface>,
+    frame: u64,
+    error: Option<ReadError>,
+    skipped: u64,
+    resync_pending: bool,
 }
 
 /// How far past damage the reader looks for the next well-formed block.
@@ -39,18 +57,53 @@ const RESYNC_WINDOW: usize = 64 << 20;
 
 impl<'a> PcapNgReader<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self, ReadError> {
-        let r = PcapNgReader {
-            data,
-            pos: 0,
+        Self::first_chunk(data, true)
+    }
+
+    /// Opens the first chunk of a file; `last_chunk` is false when more bytes will follow.
+    pub fn first_chunk(data: &'a [u8], last_chunk: bool) -> Result<Self, ReadError> {
+        let state = PcapNgState {
             endian: Endian::Little,
             interfaces: Vec::new(),
             frame: 0,
             error: None,
             skipped: 0,
+            resync_pending: false,
         };
+        let r = Self::resume(state, data, 0, last_chunk);
         // The first block must be a section header; reading it here gives a clean error early.
         r.section_endian(0)?;
         Ok(r)
+    }
+
+    /// Continues a streamed file on the next chunk, whose first byte is at file offset `base`.
+    pub fn resume(st: PcapNgState, data: &'a [u8], base: u64, last_chunk: bool) -> Self {
+        PcapNgReader {
+            data,
+            pos: 0,
+            base,
+            last_chunk,
+            need_more: false,
+            endian: st.endian,
+            interfaces: st.interfaces,
+            frame: st.frame,
+            error: st.error,
+            skipped: st.skipped,
+            resync_pending: st.resync_pending,
+        }
+    }
+
+    /// The state to resume with on the next chunk, and how many bytes of this one were used.
+    pub fn state(&self) -> (PcapNgState, usize) {
+        let st = PcapNgState {
+            endian: self.endian,
+            interfaces: self.interfaces.clone(),
+            frame: self.frame,
+            error: self.error.clone(),
+            skipped: self.skipped,
+            resync_pending: self.resync_pending,
+        };
+        (st, self.pos)
     }
 
     pub fn error(&self) -> Option<&ReadError> {
@@ -62,19 +115,28 @@ impl<'a> PcapNgReader<'a> {
         self.skipped
     }
 
-    /// After damage at `from`, finds the next 4-byte-aligned offset holding a packet, interface
-    /// or section block whose trailing length matches its leading one.
-    fn resync(&mut self, from: usize) -> bool {
-        let end = self.data.len().min(from.saturating_add(RESYNC_WINDOW));
-        let mut at = from + 4;
+    /// After damage, finds the next 4-byte-aligned offset from `from` on holding a packet,
+    /// interface or section block whose trailing length matches its leading one. False when
+    /// none is in this chunk (for a streamed file, the search goes on in the next chunk).
+    fn resync_from(&mut self, from: usize) -> bool {
+        let len = self.data.len();
+        let end = if self.last_chunk {
+            len.min(from.saturating_add(RESYNC_WINDOW))
+        } else {
+            len
+        };
+        let mut at = from;
         while at + 12 <= end {
             let t = self.endian.u32(&self.data[at..]);
-            let len = self.endian.u32(&self.data[at + 4..]) as usize;
+            let blen = self.endian.u32(&self.data[at + 4..]) as usize;
             let known = matches!(t, BLOCK_IDB | BLOCK_OPB | BLOCK_SPB | BLOCK_EPB | BLOCK_SHB);
-            if known && len >= 12 && len.is_multiple_of(4) && at + len <= self.data.len() {
-                let trailer = self.endian.u32(&self.data[at + len - 4..]) as usize;
-                if trailer == len {
-                    self.skipped += (at - from) as u64;
+            if known && blen >= 12 && blen.is_multiple_of(4) && blen <= MAX_BLOCK as usize {
+                if at + blen > len {
+                    if !self.last_chunk {
+                        break; // judged when the next chunk brings the rest
+                    }
+                } else if self.endian.u32(&self.data[at + blen - 4..]) as usize == blen {
+                    self.skipped += (at - self.pos) as u64;
                     self.pos = at;
                     // The skipped bytes count as one frame, as in the pcap reader.
                     self.frame += 1;
@@ -82,6 +144,13 @@ impl<'a> PcapNgReader<'a> {
                 }
             }
             at += 4;
+        }
+        let stop = at.min(len).max(self.pos);
+        self.skipped += (stop - self.pos) as u64;
+        self.pos = stop;
+        self.resync_pending = !self.last_chunk || stop < len;
+        if !self.resync_pending {
+            self.pos = len;
         }
         false
     }
@@ -92,7 +161,7 @@ impl<'a> PcapNgReader<'a> {
 
     fn err(&self, offset: usize, kind: ReadErrorKind) -> ReadError {
         ReadError {
-            offset: offset as u64,
+            offset: self.base + offset as u64,
             kind,
         }
     }
@@ -121,6 +190,10 @@ impl<'a> PcapNgReader<'a> {
     fn block(&mut self) -> Result<Option<RawPacket<'a>>, ReadError> {
         let at = self.pos;
         let rest = self.data.len() - at;
+        if rest < 12 && !self.last_chunk {
+            self.need_more = true; // the block continues in the next chunk
+            return Ok(None);
+        }
         if rest < 12 {
             return Err(self.err(
                 at,
@@ -147,6 +220,10 @@ impl<'a> PcapNgReader<'a> {
             ));
         }
         let len = len as usize;
+        if len > rest && !self.last_chunk {
+            self.need_more = true;
+            return Ok(None);
+        }
         if len > rest {
             return Err(self.err(
                 at,
@@ -289,16 +366,24 @@ impl<'a> Iterator for PcapNgReader<'a> {
     type Item = RawPacket<'a>;
 
     fn next(&mut self) -> Option<RawPacket<'a>> {
-        while self.pos < self.data.len() {
+        if self.resync_pending {
+            self.resync_pending = false;
+            if !self.resync_from(self.pos) {
+                return None;
+            }
+        }
+        while self.pos < self.data.len() && !self.need_more {
+            let at = self.pos;
             match self.block() {
                 Ok(Some(p)) => return Some(p),
                 Ok(None) => {}
                 Err(e) => {
-                    let at = e.offset as usize;
                     self.error.get_or_insert(e);
-                    if !self.resync(at) {
-                        self.skipped += (self.data.len() - at) as u64;
-                        self.pos = self.data.len();
+                    // Blocks are 4-byte aligned: the next candidate is 4 bytes on.
+                    let next = (at + 4).min(self.data.len());
+                    self.skipped += (next - at) as u64;
+                    self.pos = next;
+                    if !self.resync_from(next) {
                         return None;
                     }
                 }
@@ -448,6 +533,21 @@ mod tests {
             (3, 113, 3_000_000_000)
         );
         assert_eq!(p[2].data, &[6]);
+    }
+
+    /// Found by the mutation test: damage in a file's last 4 bytes.
+    #[test]
+    fn damage_in_the_last_bytes_does_not_underflow() {
+        let mut w = W {
+            v: Vec::new(),
+            big: false,
+        };
+        w.shb();
+        w.v.extend_from_slice(&[0xff, 0xff]);
+        let mut r = PcapNgReader::new(&w.v).unwrap();
+        assert_eq!(r.by_ref().count(), 0);
+        assert!(r.error().is_some());
+        assert_eq!(r.skipped(), 2);
     }
 
     #[test]

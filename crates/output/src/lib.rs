@@ -107,6 +107,7 @@ pub struct AlertRow {
 pub struct FileRow {
     pub capture: Arc<str>,
     pub format: Option<&'static str>,
+    pub compression: Option<&'static str>,
     pub bytes: u64,
     pub packets: u64,
     pub tcp_packets: u64,
@@ -414,6 +415,7 @@ pub fn file_batch(rows: &[FileRow]) -> RecordBatch {
     batch(vec![
         utf8("capture", false, r.iter().map(|x| Some(&*x.capture))),
         utf8("format", true, r.iter().map(|x| x.format)),
+        utf8("compression", true, r.iter().map(|x| x.compression)),
         i64c("bytes", false, r.iter().map(|x| n(x.bytes))),
         i64c("packets", false, r.iter().map(|x| n(x.packets))),
         i64c("tcp_packets", false, r.iter().map(|x| n(x.tcp_packets))),
@@ -604,7 +606,7 @@ mod tests {
             alert_batch(&[]).schema(),
             alert_batch(&[AlertRow::default()]).schema()
         );
-        assert_eq!(file_batch(&[]).num_columns(), 13);
+        assert_eq!(file_batch(&[]).num_columns(), 14);
     }
 
     #[test]
