@@ -19,7 +19,10 @@ use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use rayon::prelude::*;
-use tlscap_decode::{decode, TcpSegment};
+use tlscap_decode::{
+    decode_or_fragment, decode_reassembled, Decoded, FragmentContext, Ipv4Fragment,
+    Ipv4Reassembler, TcpSegment,
+};
 use tlscap_flows::{FlowKey, FlowTable, PacketMeta};
 use tlscap_io::{open_input, Input, PacketReader, RawPacket, ReaderState};
 use tlscap_output::{AlertRow, FileRow, HandshakeRow};
@@ -65,6 +68,21 @@ struct Routed<'a> {
     meta: PacketMeta,
 }
 
+/// A datagram joined from IPv4 fragments; its segment is decoded again where it is used,
+/// since it borrows from the datagram.
+struct Joined {
+    key: FlowKey,
+    meta: PacketMeta,
+    datagram: Vec<u8>,
+    context: FragmentContext,
+}
+
+/// One decode task's output: segments per shard, and fragments in capture order.
+struct Routes<'a> {
+    per_shard: Vec<Vec<Routed<'a>>>,
+    fragments: Vec<(PacketMeta, Ipv4Fragment<'a>)>,
+}
+
 /// Scans one capture file (`-` for standard input), sending its rows to `tx`. Returns its
 /// `files` row; its `error` is set when the file could not be read whole (rows before the
 /// damage, and after it where the reader resynchronised, are still sent).
@@ -97,9 +115,10 @@ pub fn scan_file(
     row
 }
 
-/// The flow tables of one capture, one per shard, and what they have counted.
+/// The flow tables of one capture, one per shard, and the IPv4 reassembly in front of them.
 struct Shards<'t> {
     tables: Vec<FlowTable<'t, TlsHandler>>,
+    defrag: Ipv4Reassembler,
 }
 
 impl<'t> Shards<'t> {
@@ -108,6 +127,7 @@ impl<'t> Shards<'t> {
             tables: (0..shards.max(1))
                 .map(|_| FlowTable::new(TlsHandler::new(capture.clone())))
                 .collect(),
+            defrag: Ipv4Reassembler::new(),
         }
     }
 
@@ -129,19 +149,47 @@ impl<'t> Shards<'t> {
             row.last_ts_us = Some(row.last_ts_us.map_or(us, |t| t.max(us)));
         }
         let shards = self.tables.len();
-        let parts: Vec<Vec<Vec<Routed<'p>>>> = window
+        let parts: Vec<Routes<'p>> = window
             .par_chunks(DECODE_CHUNK)
             .map(|c| route(c, shards))
             .collect();
-        row.tcp_packets += parts.iter().flatten().map(|v| v.len() as u64).sum::<u64>();
+        row.tcp_packets += parts
+            .iter()
+            .flat_map(|p| &p.per_shard)
+            .map(|v| v.len() as u64)
+            .sum::<u64>();
+        // Fragments carry no ports: they are joined here, in capture order, then routed.
+        let mut joined: Vec<Vec<Joined>> = (0..shards).map(|_| Vec::new()).collect();
+        for (meta, frag) in parts.iter().flat_map(|p| &p.fragments) {
+            if let Some((datagram, context)) = self.defrag.push(frag, meta.ts_ns) {
+                if let Ok(seg) = decode_reassembled(&datagram, context) {
+                    let key = FlowKey::of(&seg);
+                    row.tcp_packets += 1;
+                    joined[key.shard(shards)].push(Joined {
+                        key,
+                        meta: *meta,
+                        datagram,
+                        context,
+                    });
+                }
+            }
+        }
+        row.ip_fragments = self.defrag.stats.fragments;
         self.tables
             .par_iter_mut()
+            .zip(joined)
             .enumerate()
-            .for_each(|(shard, table)| {
-                for per_shard in &parts {
-                    for r in &per_shard[shard] {
-                        insert(table, r.key, &r.seg, r.meta);
+            .for_each(|(shard, (table, joined))| {
+                // Segments and joined datagrams, merged by frame so each flow sees capture order.
+                let mut joined = joined.into_iter().peekable();
+                for r in parts.iter().flat_map(|p| &p.per_shard[shard]) {
+                    while let Some(j) = joined.next_if(|j| j.meta.frame < r.meta.frame) {
+                        insert_joined(table, &j);
                     }
+                    insert(table, r.key, &r.seg, r.meta);
+                }
+                for j in joined {
+                    insert_joined(table, &j);
                 }
                 table.handler.send(tx);
             });
@@ -317,23 +365,35 @@ pub fn scan_stream(
     shards.finish(row, tx);
 }
 
-fn route<'a>(chunk: &[RawPacket<'a>], shards: usize) -> Vec<Vec<Routed<'a>>> {
-    let mut per: Vec<Vec<Routed<'a>>> = (0..shards)
+/// A joined datagram's segment enters the table as transient: the datagram is gone afterwards.
+fn insert_joined(table: &mut FlowTable<'_, TlsHandler>, j: &Joined) {
+    if let Ok(seg) = decode_reassembled(&j.datagram, j.context) {
+        table.segment_transient(j.key, &seg, j.meta);
+    }
+}
+
+fn route<'a>(chunk: &[RawPacket<'a>], shards: usize) -> Routes<'a> {
+    let mut per_shard: Vec<Vec<Routed<'a>>> = (0..shards)
         .map(|_| Vec::with_capacity(chunk.len() / shards + 16))
         .collect();
+    let mut fragments = Vec::new();
     for p in chunk {
+        let meta = PacketMeta {
+            frame: p.frame,
+            ts_ns: p.ts_ns,
+        };
         // Frames that are not TCP count as packets, not as TCP packets.
-        if let Ok(seg) = decode(p.linktype, p.data) {
-            let key = FlowKey::of(&seg);
-            per[key.shard(shards)].push(Routed {
-                key,
-                seg,
-                meta: PacketMeta {
-                    frame: p.frame,
-                    ts_ns: p.ts_ns,
-                },
-            });
+        match decode_or_fragment(p.linktype, p.data) {
+            Ok(Decoded::Tcp(seg)) => {
+                let key = FlowKey::of(&seg);
+                per_shard[key.shard(shards)].push(Routed { key, seg, meta });
+            }
+            Ok(Decoded::Fragment(f)) => fragments.push((meta, f)),
+            Err(_) => {}
         }
     }
-    per
+    Routes {
+        per_shard,
+        fragments,
+    }
 }

@@ -134,3 +134,78 @@ fn netmon_capture_gives_the_same_rows_as_pcap() {
     assert_eq!(from_netmon.alerts, from_pcap.alerts);
     assert_eq!(from_netmon.alerts[0].frame, 32);
 }
+
+/// Splits an Ethernet/IPv4 frame into IPv4 fragments carrying `cuts`-byte pieces of its IP
+/// payload (offsets multiple of 8).
+fn fragment(frame: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let total = u16::from_be_bytes([frame[16], frame[17]]) as usize;
+    let payload = &frame[34..14 + total];
+    let mut bounds = cuts.to_vec();
+    bounds.push(payload.len());
+    let mut start = 0;
+    bounds
+        .iter()
+        .map(|&end| {
+            let mut f = frame[..34].to_vec();
+            f[16..18].copy_from_slice(&((20 + end - start) as u16).to_be_bytes());
+            let more = if end < payload.len() { 0x2000 } else { 0 };
+            f[20..22].copy_from_slice(&(more | (start / 8) as u16).to_be_bytes());
+            f.extend_from_slice(&payload[start..end]);
+            start = end;
+            f
+        })
+        .collect()
+}
+
+/// Rewrites a pcap, replacing frame `n` (1-based) by the given frames.
+fn replace_frames(pcap: &[u8], replace: &[(usize, Vec<Vec<u8>>)]) -> Vec<u8> {
+    let mut out = pcap[..24].to_vec();
+    let mut pos = 24;
+    let mut n = 0;
+    while pos + 16 <= pcap.len() {
+        n += 1;
+        let incl = u32::from_le_bytes(pcap[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        let frames = match replace.iter().find(|(k, _)| *k == n) {
+            Some((_, frames)) => frames.clone(),
+            None => vec![pcap[pos + 16..pos + 16 + incl].to_vec()],
+        };
+        for f in frames {
+            out.extend_from_slice(&pcap[pos..pos + 8]);
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            out.extend_from_slice(&f);
+        }
+        pos += 16 + incl;
+    }
+    out
+}
+
+#[test]
+fn ipv4_fragments_are_reassembled() {
+    let pcap = seed_capture();
+    let (_, reader) = tlscap_io::PacketReader::new(&pcap).unwrap();
+    let frames: Vec<Vec<u8>> = reader.map(|p| p.data.to_vec()).collect();
+    // The ClientHello (frame 7) in two fragments, last one first; the client's flight
+    // (frame 30) in three.
+    let mut hello = fragment(&frames[6], &[48]);
+    hello.reverse();
+    let flight = fragment(&frames[29], &[400, 800]);
+    let rows = scan_to_rows(
+        &replace_frames(&pcap, &[(7, hello), (30, flight)]),
+        "frag.pcap",
+        OPTS,
+    );
+    assert_eq!(rows.file.packets, 36 + 1 + 2);
+    assert_eq!(rows.file.ip_fragments, 5);
+    let h = &rows.handshakes[0];
+    // Frames shift by one after the split hello; the hello completes with its second fragment.
+    assert_eq!(h.client_hello_frame, Some(8));
+    assert_eq!(h.client_hello_format, Some("sslv2"));
+    assert_eq!(h.client_cert_count, Some(1));
+    assert_eq!(h.client_stage, Some("Finished"));
+    assert_eq!(
+        (h.outcome, h.alert_frame, h.alert_code),
+        ("failed", Some(35), Some(42))
+    );
+    assert_eq!(h.client_missing_bytes, 0);
+}

@@ -15,6 +15,10 @@
 
 #![forbid(unsafe_code)]
 
+mod defrag;
+
+pub use defrag::{DefragStats, Ipv4Reassembler};
+
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// LINKTYPE_* values (https://www.tcpdump.org/linktypes.html) that the decoder understands.
@@ -167,13 +171,15 @@ impl Skip {
 
 /// What the layers outside the TCP segment said.
 #[derive(Clone, Copy, Default)]
-struct Ctx {
+struct Ctx<'a> {
     vlan: Option<u16>,
     tunnel: Option<Tunnel>,
     depth: u8,
+    /// The IPv4 packet, when it turned out to be a fragment.
+    fragment: Option<&'a [u8]>,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     fn enter(
         &mut self,
         kind: TunnelKind,
@@ -198,22 +204,88 @@ impl Ctx {
 /// Decodes one frame of the given link type down to TCP.
 #[inline]
 pub fn decode(linktype: u32, frame: &[u8]) -> Result<TcpSegment<'_>, Skip> {
+    decode_in(linktype, frame, &mut Ctx::default())
+}
+
+/// An IPv4 fragment, and the encapsulation it arrived in, for [`Ipv4Reassembler`].
+#[derive(Clone, Copy, Debug)]
+pub struct Ipv4Fragment<'a> {
+    /// The IPv4 packet, from its header to its end.
+    pub packet: &'a [u8],
+    pub context: FragmentContext,
+}
+
+/// The layers around a fragmented packet, to decode the reassembled datagram within.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragmentContext {
+    vlan: Option<u16>,
+    tunnel: Option<Tunnel>,
+    depth: u8,
+}
+
+/// A frame decoded to TCP, or to an IPv4 fragment awaiting reassembly.
+#[derive(Clone, Copy, Debug)]
+pub enum Decoded<'a> {
+    Tcp(TcpSegment<'a>),
+    Fragment(Ipv4Fragment<'a>),
+}
+
+/// Like [`decode`], but an IPv4 fragment is returned for reassembly instead of skipped.
+#[inline]
+pub fn decode_or_fragment(linktype: u32, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
     let mut ctx = Ctx::default();
+    match decode_in(linktype, frame, &mut ctx) {
+        Ok(seg) => Ok(Decoded::Tcp(seg)),
+        Err(Skip::Fragment) => match ctx.fragment {
+            Some(packet) => Ok(Decoded::Fragment(Ipv4Fragment {
+                packet,
+                context: FragmentContext {
+                    vlan: ctx.vlan,
+                    tunnel: ctx.tunnel,
+                    depth: ctx.depth,
+                },
+            })),
+            None => Err(Skip::Fragment),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Decodes a reassembled IPv4 datagram within the layers its fragments arrived in.
+pub fn decode_reassembled(
+    datagram: &[u8],
+    context: FragmentContext,
+) -> Result<TcpSegment<'_>, Skip> {
+    let mut ctx = Ctx {
+        vlan: context.vlan,
+        tunnel: context.tunnel,
+        depth: context.depth,
+        fragment: None,
+    };
+    ipv4(datagram, &mut ctx)
+}
+
+#[inline]
+fn decode_in<'a>(
+    linktype: u32,
+    frame: &'a [u8],
+    ctx: &mut Ctx<'a>,
+) -> Result<TcpSegment<'a>, Skip> {
     match linktype {
-        linktype::ETHERNET => ethernet(frame, &mut ctx),
+        linktype::ETHERNET => ethernet(frame, ctx),
         linktype::LINUX_SLL => {
             let h = frame.get(..16).ok_or(Skip::Truncated)?;
-            ethertype(u16::from_be_bytes([h[14], h[15]]), &frame[16..], &mut ctx)
+            ethertype(u16::from_be_bytes([h[14], h[15]]), &frame[16..], ctx)
         }
         linktype::LINUX_SLL2 => {
             let h = frame.get(..20).ok_or(Skip::Truncated)?;
-            ethertype(u16::from_be_bytes([h[0], h[1]]), &frame[20..], &mut ctx)
+            ethertype(u16::from_be_bytes([h[0], h[1]]), &frame[20..], ctx)
         }
         linktype::RAW
         | linktype::RAW_OPENBSD
         | linktype::RAW_BSDOS
         | linktype::IPV4
-        | linktype::IPV6 => ip_by_version(frame, &mut ctx),
+        | linktype::IPV6 => ip_by_version(frame, ctx),
         linktype::NULL | linktype::LOOP => {
             let h = frame.get(..4).ok_or(Skip::Truncated)?;
             // NULL stores the address family in the writer's byte order, LOOP in network order;
@@ -221,9 +293,9 @@ pub fn decode(linktype: u32, frame: &[u8]) -> Result<TcpSegment<'_>, Skip> {
             let le = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
             let be = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
             match le.min(be) {
-                2 => ipv4(&frame[4..], &mut ctx),
+                2 => ipv4(&frame[4..], ctx),
                 // AF_INET6 differs by OS: 10 Linux, 24 NetBSD/OpenBSD, 28 FreeBSD, 30 macOS.
-                10 | 24 | 28 | 30 => ipv6(&frame[4..], &mut ctx),
+                10 | 24 | 28 | 30 => ipv6(&frame[4..], ctx),
                 _ => Err(Skip::NotIp),
             }
         }
@@ -231,7 +303,7 @@ pub fn decode(linktype: u32, frame: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     }
 }
 
-fn ip_by_version<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn ip_by_version<'a>(p: &'a [u8], ctx: &mut Ctx<'a>) -> Result<TcpSegment<'a>, Skip> {
     match p.first().ok_or(Skip::Truncated)? >> 4 {
         4 => ipv4(p, ctx),
         6 => ipv6(p, ctx),
@@ -240,7 +312,7 @@ fn ip_by_version<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip>
 }
 
 #[inline]
-fn ethernet<'a>(frame: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn ethernet<'a>(frame: &'a [u8], ctx: &mut Ctx<'a>) -> Result<TcpSegment<'a>, Skip> {
     let h = frame.get(..14).ok_or(Skip::Truncated)?;
     let mut et = u16::from_be_bytes([h[12], h[13]]);
     let mut rest = &frame[14..];
@@ -255,7 +327,7 @@ fn ethernet<'a>(frame: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> 
 }
 
 #[inline]
-fn ethertype<'a>(et: u16, p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn ethertype<'a>(et: u16, p: &'a [u8], ctx: &mut Ctx<'a>) -> Result<TcpSegment<'a>, Skip> {
     match et {
         ETHERTYPE_IPV4 => ipv4(p, ctx),
         ETHERTYPE_IPV6 => ipv6(p, ctx),
@@ -273,7 +345,7 @@ fn ethertype<'a>(et: u16, p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, 
 }
 
 /// An MPLS label stack; after the bottom label comes IPv4 or IPv6 (told by its version nibble).
-fn mpls<'a>(mut p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn mpls<'a>(mut p: &'a [u8], ctx: &mut Ctx<'a>) -> Result<TcpSegment<'a>, Skip> {
     for _ in 0..16 {
         let l = p.get(..4).ok_or(Skip::Truncated)?;
         p = &p[4..];
@@ -285,7 +357,7 @@ fn mpls<'a>(mut p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
 }
 
 /// A PPPoE session frame: 6-byte PPPoE header, 2-byte PPP protocol.
-fn pppoe<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn pppoe<'a>(p: &'a [u8], ctx: &mut Ctx<'a>) -> Result<TcpSegment<'a>, Skip> {
     let h = p.get(..8).ok_or(Skip::Truncated)?;
     let len = usize::from(u16::from_be_bytes([h[4], h[5]]));
     let end = (6 + len).min(p.len()).max(8);
@@ -297,7 +369,7 @@ fn pppoe<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
 }
 
 #[inline]
-fn ipv4<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn ipv4<'a>(p: &'a [u8], ctx: &mut Ctx<'a>) -> Result<TcpSegment<'a>, Skip> {
     let h = p.get(..20).ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 4 {
         return Err(Skip::Malformed);
@@ -314,6 +386,7 @@ fn ipv4<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
     }
     let frag = u16::from_be_bytes([h[6], h[7]]);
     if frag & 0x2000 != 0 || frag & 0x1fff != 0 {
+        ctx.fragment = Some(&p[..total.min(p.len())]);
         return Err(Skip::Fragment);
     }
     if p.len() < ihl {
@@ -327,7 +400,7 @@ fn ipv4<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
 }
 
 #[inline]
-fn ipv6<'a>(p: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn ipv6<'a>(p: &'a [u8], ctx: &mut Ctx<'a>) -> Result<TcpSegment<'a>, Skip> {
     let h = p.get(..40).ok_or(Skip::Truncated)?;
     if h[0] >> 4 != 6 {
         return Err(Skip::Malformed);
@@ -357,7 +430,7 @@ fn ipv6_extensions<'a>(
     p: &'a [u8],
     src: IpAddr,
     dst: IpAddr,
-    ctx: &mut Ctx,
+    ctx: &mut Ctx<'a>,
 ) -> Result<TcpSegment<'a>, Skip> {
     use etherparse::LaxIpSlice;
     // Lax parsing also accepts a payload length beyond the captured bytes (snap length).
@@ -389,7 +462,7 @@ fn ip_payload<'a>(
     dst: IpAddr,
     p: &'a [u8],
     declared: usize,
-    ctx: &mut Ctx,
+    ctx: &mut Ctx<'a>,
 ) -> Result<TcpSegment<'a>, Skip> {
     match proto {
         PROTO_TCP => tcp(src, dst, p, declared, ctx),
@@ -408,7 +481,12 @@ fn ip_payload<'a>(
 }
 
 /// UDP carrying a tunnel by its well-known port: VXLAN, Geneve, GTP-U.
-fn udp<'a>(src: IpAddr, dst: IpAddr, u: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn udp<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    u: &'a [u8],
+    ctx: &mut Ctx<'a>,
+) -> Result<TcpSegment<'a>, Skip> {
     let h = u.get(..8).ok_or(Skip::Truncated)?;
     let dport = u16::from_be_bytes([h[2], h[3]]);
     let p = &u[8..];
@@ -466,7 +544,12 @@ fn udp<'a>(src: IpAddr, dst: IpAddr, u: &'a [u8], ctx: &mut Ctx) -> Result<TcpSe
 }
 
 /// GRE (RFC 2784/2890), including ERSPAN types I, II and III inside it.
-fn gre<'a>(src: IpAddr, dst: IpAddr, g: &'a [u8], ctx: &mut Ctx) -> Result<TcpSegment<'a>, Skip> {
+fn gre<'a>(
+    src: IpAddr,
+    dst: IpAddr,
+    g: &'a [u8],
+    ctx: &mut Ctx<'a>,
+) -> Result<TcpSegment<'a>, Skip> {
     let h = g.get(..4).ok_or(Skip::Truncated)?;
     if h[1] & 0x07 != 0 {
         return Err(Skip::NotTcp); // version 1 is PPTP's enhanced GRE (PPP inside)
@@ -525,7 +608,7 @@ fn tcp<'a>(
     dst: IpAddr,
     t: &'a [u8],
     declared: usize,
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
 ) -> Result<TcpSegment<'a>, Skip> {
     let h = t.get(..20).ok_or(Skip::Truncated)?;
     let off = usize::from(h[12] >> 4) * 4;

@@ -111,6 +111,7 @@ pub struct FileRow {
     pub bytes: u64,
     pub packets: u64,
     pub tcp_packets: u64,
+    pub ip_fragments: u64,
     pub first_ts_us: Option<i64>,
     pub last_ts_us: Option<i64>,
     pub handshakes: u64,
@@ -419,6 +420,7 @@ pub fn file_batch(rows: &[FileRow]) -> RecordBatch {
         i64c("bytes", false, r.iter().map(|x| n(x.bytes))),
         i64c("packets", false, r.iter().map(|x| n(x.packets))),
         i64c("tcp_packets", false, r.iter().map(|x| n(x.tcp_packets))),
+        i64c("ip_fragments", false, r.iter().map(|x| n(x.ip_fragments))),
         tsc("first_ts", true, r.iter().map(|x| x.first_ts_us)),
         tsc("last_ts", true, r.iter().map(|x| x.last_ts_us)),
         i64c("handshakes", false, r.iter().map(|x| n(x.handshakes))),
@@ -606,7 +608,7 @@ mod tests {
             alert_batch(&[]).schema(),
             alert_batch(&[AlertRow::default()]).schema()
         );
-        assert_eq!(file_batch(&[]).num_columns(), 14);
+        assert_eq!(file_batch(&[]).num_columns(), 15);
     }
 
     #[test]
