@@ -80,6 +80,18 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<FileRow>, skipped
         let Ok(ft) = entry.file_type() else { continue };
         if ft.is_dir() {
             walk(&path, found, errors, skipped);
+        } else if ft.is_symlink() {
+            // Followed to files (a dangling link is an unreadable input), not to directories,
+            // which could loop.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => match looks_like_capture(&path) {
+                    Ok(true) => found.push(path),
+                    Ok(false) => *skipped += 1,
+                    Err(e) => errors.push(error_row(&path, format!("cannot read: {e}"))),
+                },
+                Ok(_) => {}
+                Err(e) => errors.push(error_row(&path, format!("cannot read: {e}"))),
+            }
         } else if ft.is_file() {
             match looks_like_capture(&path) {
                 Ok(true) => found.push(path),

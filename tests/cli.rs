@@ -71,6 +71,9 @@ fn directories_are_searched_by_content() {
     )
     .unwrap();
     std::fs::write(d.join("in/readme.md"), "hello").unwrap();
+    // A link to a capture is followed; a dangling link is an input that cannot be read.
+    std::os::unix::fs::symlink(d.join("in/nested/capture.bin"), d.join("in/link.pcap")).unwrap();
+    std::os::unix::fs::symlink(d.join("in/gone.pcap"), d.join("in/dangling.pcap")).unwrap();
     let o = tlscap()
         .arg("scan")
         .arg(d.join("in"))
@@ -78,9 +81,12 @@ fn directories_are_searched_by_content() {
         .arg(d.join("out"))
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0));
+    // The dangling link makes the run's status 1; the capture and its link are scanned.
+    assert_eq!(o.status.code(), Some(1));
     let summary = String::from_utf8(o.stdout).unwrap();
-    assert!(summary.contains("Scanned 1 file(s)"), "{summary}");
+    assert!(summary.contains("Scanned 3 file(s)"), "{summary}");
+    assert!(summary.contains("Handshakes: 2"), "{summary}");
+    assert!(summary.contains("dangling.pcap: cannot read"), "{summary}");
     assert!(
         summary.contains("Skipped 1 file(s) that are not captures"),
         "{summary}"
