@@ -195,6 +195,31 @@ impl<'t> Shards<'t> {
             });
     }
 
+    /// Runs every packet `reader` yields through the shards, window by window; `after` is told
+    /// the reader's offset after each window.
+    fn consume<'p, F>(
+        &mut self,
+        reader: &mut PacketReader<'p>,
+        window_len: usize,
+        row: &mut FileRow,
+        tx: &Sender<Rows>,
+        insert: F,
+        mut after: impl FnMut(usize),
+    ) where
+        F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
+    {
+        let mut window: Vec<RawPacket<'p>> = Vec::with_capacity(window_len);
+        loop {
+            window.clear();
+            window.extend(reader.by_ref().take(window_len));
+            if window.is_empty() {
+                return;
+            }
+            self.window(&window, row, tx, &insert);
+            after(reader.offset());
+        }
+    }
+
     /// Ends every flow (end of capture) and counts the rows.
     fn finish(mut self, row: &mut FileRow, tx: &Sender<Rows>) {
         self.tables.par_iter_mut().for_each(|t| {
@@ -240,19 +265,18 @@ pub fn scan_bytes(
     };
     row.format = Some(format.name());
     let mut shards = Shards::new(&capture, opts.shards);
-    let mut window: Vec<RawPacket<'_>> = Vec::with_capacity(opts.window);
     let mut done_bytes = 0u64;
-    loop {
-        window.clear();
-        window.extend(reader.by_ref().take(opts.window));
-        if window.is_empty() {
-            break;
-        }
-        shards.window(&window, row, tx, |t, k, s, m| t.segment(k, s, m));
-        let now = reader.offset() as u64;
-        progress(now.saturating_sub(done_bytes));
-        done_bytes = now;
-    }
+    shards.consume(
+        &mut reader,
+        opts.window,
+        row,
+        tx,
+        |t, k, s, m| t.segment(k, s, m),
+        |offset| {
+            progress((offset as u64).saturating_sub(done_bytes));
+            done_bytes = offset as u64;
+        },
+    );
     shards.finish(row, tx);
     progress((data.len() as u64).saturating_sub(done_bytes));
     record_error(&reader, row);
@@ -325,8 +349,6 @@ pub fn scan_stream(
     let mut shards: Shards<'static> = Shards::new(&capture, opts.shards);
     let mut state: Option<ReaderState> = None;
     loop {
-        // Packets borrow from this chunk only, so their window lives within it too.
-        let mut window: Vec<RawPacket<'_>> = Vec::with_capacity(opts.window);
         let mut reader = match state.take() {
             None => match PacketReader::first_chunk(&buf, eof) {
                 Ok(Some((_, r))) => r,
@@ -334,15 +356,14 @@ pub fn scan_stream(
             },
             Some(st) => PacketReader::resume(st, &buf, base, eof),
         };
-        loop {
-            window.clear();
-            window.extend(reader.by_ref().take(opts.window));
-            if window.is_empty() {
-                break;
-            }
-            shards.window(&window, row, tx, |t, k, s, m| t.segment_transient(k, s, m));
-        }
-        drop(window);
+        shards.consume(
+            &mut reader,
+            opts.window,
+            row,
+            tx,
+            |t, k, s, m| t.segment_transient(k, s, m),
+            |_| {},
+        );
         let (next, used) = reader.state().expect("pcap and pcapng readers stream");
         if eof {
             record_error(&reader, row);

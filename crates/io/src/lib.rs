@@ -141,6 +141,19 @@ impl std::error::Error for ReadError {}
 /// Largest packet record accepted: Wireshark's own ceiling for most link types.
 pub const MAX_RECORD: u32 = 262_144;
 
+/// How far past damage a reader looks for the next plausible record in a mapped file.
+const RESYNC_WINDOW: usize = 64 << 20;
+
+/// Where a search for the next record after damage at `from` stops in `len` bytes: the window
+/// in a whole file; the chunk's end in a streamed one, where the search goes on in the next.
+pub(crate) fn resync_end(len: usize, from: usize, last_chunk: bool) -> usize {
+    if last_chunk {
+        len.min(from.saturating_add(RESYNC_WINDOW))
+    } else {
+        len
+    }
+}
+
 /// What a streamed reader carries from one chunk to the next.
 #[derive(Clone, Debug)]
 pub enum ReaderState {

@@ -1,7 +1,7 @@
 //! Classic libpcap files: a 24-byte file header, then records of a 16-byte header (24 in the
 //! modified format) and the packet bytes.
 
-use crate::{Endian, RawPacket, ReadError, ReadErrorKind, MAX_RECORD};
+use crate::{resync_end, Endian, RawPacket, ReadError, ReadErrorKind, MAX_RECORD};
 
 pub(crate) const MAGIC_US: u32 = 0xa1b2_c3d4;
 pub(crate) const MAGIC_NS: u32 = 0xa1b2_3c4d;
@@ -35,9 +35,6 @@ pub struct PcapReader<'a> {
     last_chunk: bool,
     st: PcapState,
 }
-
-/// How far past damage the reader looks for the next plausible record.
-const RESYNC_WINDOW: usize = 64 << 20;
 
 enum Resync {
     Found,
@@ -165,11 +162,7 @@ impl<'a> PcapReader<'a> {
     /// that ends exactly at the end of the file) are plausible.
     fn resync_from(&mut self, from: usize) -> Resync {
         let len = self.data.len();
-        let end = if self.last_chunk {
-            len.min(from.saturating_add(RESYNC_WINDOW))
-        } else {
-            len
-        };
+        let end = resync_end(len, from, self.last_chunk);
         let mut at = from;
         while at < end {
             if at + 16 > len && !self.last_chunk {

@@ -1,7 +1,7 @@
 //! pcapng: a sequence of blocks `type, total length, body, total length`, in sections that each
 //! declare their own byte order. Interfaces are numbered per section.
 
-use crate::{Endian, RawPacket, ReadError, ReadErrorKind, MAX_RECORD};
+use crate::{resync_end, Endian, RawPacket, ReadError, ReadErrorKind, MAX_RECORD};
 
 pub(crate) const BLOCK_SHB: u32 = 0x0a0d_0d0a;
 const BLOCK_IDB: u32 = 1;
@@ -44,16 +44,8 @@ pub struct PcapNgReader<'a> {
     last_chunk: bool,
     /// The current block continues past this chunk.
     need_more: bool,
-    endian: Endian,
-    interfaces: Vec<Interface>,
-    frame: u64,
-    error: Option<ReadError>,
-    skipped: u64,
-    resync_pending: bool,
+    st: PcapNgState,
 }
-
-/// How far past damage the reader looks for the next well-formed block.
-const RESYNC_WINDOW: usize = 64 << 20;
 
 impl<'a> PcapNgReader<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self, ReadError> {
@@ -84,35 +76,22 @@ impl<'a> PcapNgReader<'a> {
             base,
             last_chunk,
             need_more: false,
-            endian: st.endian,
-            interfaces: st.interfaces,
-            frame: st.frame,
-            error: st.error,
-            skipped: st.skipped,
-            resync_pending: st.resync_pending,
+            st,
         }
     }
 
     /// The state to resume with on the next chunk, and how many bytes of this one were used.
     pub fn state(&self) -> (PcapNgState, usize) {
-        let st = PcapNgState {
-            endian: self.endian,
-            interfaces: self.interfaces.clone(),
-            frame: self.frame,
-            error: self.error.clone(),
-            skipped: self.skipped,
-            resync_pending: self.resync_pending,
-        };
-        (st, self.pos)
+        (self.st.clone(), self.pos)
     }
 
     pub fn error(&self) -> Option<&ReadError> {
-        self.error.as_ref()
+        self.st.error.as_ref()
     }
 
     /// Bytes skipped to get past damage (0 when the file was read whole).
     pub fn skipped(&self) -> u64 {
-        self.skipped
+        self.st.skipped
     }
 
     /// After damage, finds the next 4-byte-aligned offset from `from` on holding a packet,
@@ -120,36 +99,32 @@ impl<'a> PcapNgReader<'a> {
     /// none is in this chunk (for a streamed file, the search goes on in the next chunk).
     fn resync_from(&mut self, from: usize) -> bool {
         let len = self.data.len();
-        let end = if self.last_chunk {
-            len.min(from.saturating_add(RESYNC_WINDOW))
-        } else {
-            len
-        };
+        let end = resync_end(len, from, self.last_chunk);
         let mut at = from;
         while at + 12 <= end {
-            let t = self.endian.u32(&self.data[at..]);
-            let blen = self.endian.u32(&self.data[at + 4..]) as usize;
+            let t = self.st.endian.u32(&self.data[at..]);
+            let blen = self.st.endian.u32(&self.data[at + 4..]) as usize;
             let known = matches!(t, BLOCK_IDB | BLOCK_OPB | BLOCK_SPB | BLOCK_EPB | BLOCK_SHB);
             if known && blen >= 12 && blen.is_multiple_of(4) && blen <= MAX_BLOCK as usize {
                 if at + blen > len {
                     if !self.last_chunk {
                         break; // judged when the next chunk brings the rest
                     }
-                } else if self.endian.u32(&self.data[at + blen - 4..]) as usize == blen {
-                    self.skipped += (at - self.pos) as u64;
+                } else if self.st.endian.u32(&self.data[at + blen - 4..]) as usize == blen {
+                    self.st.skipped += (at - self.pos) as u64;
                     self.pos = at;
                     // The skipped bytes count as one frame, as in the pcap reader.
-                    self.frame += 1;
+                    self.st.frame += 1;
                     return true;
                 }
             }
             at += 4;
         }
         let stop = at.min(len).max(self.pos);
-        self.skipped += (stop - self.pos) as u64;
+        self.st.skipped += (stop - self.pos) as u64;
         self.pos = stop;
-        self.resync_pending = !self.last_chunk || stop < len;
-        if !self.resync_pending {
+        self.st.resync_pending = !self.last_chunk || stop < len;
+        if !self.st.resync_pending {
             self.pos = len;
         }
         false
@@ -205,10 +180,10 @@ impl<'a> PcapNgReader<'a> {
         }
         let raw_type = u32::from_le_bytes(self.data[at..at + 4].try_into().unwrap());
         if raw_type == BLOCK_SHB {
-            self.endian = self.section_endian(at)?;
-            self.interfaces.clear();
+            self.st.endian = self.section_endian(at)?;
+            self.st.interfaces.clear();
         }
-        let e = self.endian;
+        let e = self.st.endian;
         let btype = e.u32(&self.data[at..]);
         let len = e.u32(&self.data[at + 4..]);
         if len < 12 || !len.is_multiple_of(4) || len > MAX_BLOCK {
@@ -280,7 +255,7 @@ impl<'a> PcapNgReader<'a> {
                 if iface.units_per_sec == 0 {
                     return Err(self.err(at, ReadErrorKind::BadBlock("if_tsresol out of range")));
                 }
-                self.interfaces.push(iface);
+                self.st.interfaces.push(iface);
                 Ok(None)
             }
             BLOCK_EPB | BLOCK_OPB => {
@@ -296,7 +271,7 @@ impl<'a> PcapNgReader<'a> {
                 let lo = u64::from(e.u32(&body[8..12]));
                 let caplen = e.u32(&body[12..16]);
                 let orig = e.u32(&body[16..20]);
-                let iface = *self.interfaces.get(iface_id as usize).ok_or_else(|| {
+                let iface = *self.st.interfaces.get(iface_id as usize).ok_or_else(|| {
                     self.err(
                         at,
                         ReadErrorKind::BadBlock("packet names an undeclared interface"),
@@ -310,9 +285,9 @@ impl<'a> PcapNgReader<'a> {
                         },
                     ));
                 }
-                self.frame += 1;
+                self.st.frame += 1;
                 Ok(Some(RawPacket {
-                    frame: self.frame,
+                    frame: self.st.frame,
                     ts_ns: stamp_ns(hi << 32 | lo, iface),
                     linktype: iface.linktype,
                     orig_len: orig.max(caplen),
@@ -325,7 +300,7 @@ impl<'a> PcapNgReader<'a> {
                         self.err(at, ReadErrorKind::BadBlock("simple packet block too short"))
                     );
                 }
-                let iface = *self.interfaces.first().ok_or_else(|| {
+                let iface = *self.st.interfaces.first().ok_or_else(|| {
                     self.err(
                         at,
                         ReadErrorKind::BadBlock("simple packet block before any interface"),
@@ -336,10 +311,10 @@ impl<'a> PcapNgReader<'a> {
                 if iface.snaplen != 0 {
                     caplen = caplen.min(iface.snaplen as usize);
                 }
-                self.frame += 1;
+                self.st.frame += 1;
                 // A simple packet block has no timestamp.
                 Ok(Some(RawPacket {
-                    frame: self.frame,
+                    frame: self.st.frame,
                     ts_ns: 0,
                     linktype: iface.linktype,
                     orig_len: orig.max(caplen as u32),
@@ -366,8 +341,8 @@ impl<'a> Iterator for PcapNgReader<'a> {
     type Item = RawPacket<'a>;
 
     fn next(&mut self) -> Option<RawPacket<'a>> {
-        if self.resync_pending {
-            self.resync_pending = false;
+        if self.st.resync_pending {
+            self.st.resync_pending = false;
             if !self.resync_from(self.pos) {
                 return None;
             }
@@ -378,10 +353,10 @@ impl<'a> Iterator for PcapNgReader<'a> {
                 Ok(Some(p)) => return Some(p),
                 Ok(None) => {}
                 Err(e) => {
-                    self.error.get_or_insert(e);
+                    self.st.error.get_or_insert(e);
                     // Blocks are 4-byte aligned: the next candidate is 4 bytes on.
                     let next = (at + 4).min(self.data.len());
-                    self.skipped += (next - at) as u64;
+                    self.st.skipped += (next - at) as u64;
                     self.pos = next;
                     if !self.resync_from(next) {
                         return None;
