@@ -9,7 +9,8 @@ fuzz_target!(|data: &[u8]| {
         "fuzz",
         tlscap::ScanOptions {
             shards: 2,
-            window: 97, chunk: tlscap::DEFAULT_CHUNK
+            window: 97,
+            chunk: tlscap::DEFAULT_CHUNK,
         },
     );
     std::hint::black_box(&rows);

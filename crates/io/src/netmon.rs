@@ -72,8 +72,11 @@ impl<'a> NetmonReader<'a> {
         }
         let w = |i: usize| i64::from(e.u16(&data[i..]));
         let days = days_from_civil(w(8), w(10), w(14));
-        let start_ns =
-            (((days * 24 + w(16)) * 60 + w(18)) * 60 + w(20)) * 1_000_000_000 + w(22) * 1_000_000;
+        // SYSTEMTIME allows years up to 30827, past what i64 nanoseconds hold (2262): computed
+        // wide and saturated, so a far-future header gives an extreme time, not an overflow.
+        let secs = i128::from(((days * 24 + w(16)) * 60 + w(18)) * 60 + w(20));
+        let ns = secs * 1_000_000_000 + i128::from(w(22)) * 1_000_000;
+        let start_ns = i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX });
         let table_at = e.u32(&data[24..]) as usize;
         let table_len = e.u32(&data[28..]) as usize;
         let table = data
@@ -237,6 +240,21 @@ mod tests {
         );
         assert_eq!(p[1].data, &[4, 5]);
         assert_eq!(p[2].frame, 3);
+    }
+
+    /// Found by the capture_reader fuzz target: a start year of 59,232 overflowed.
+    #[test]
+    fn far_future_start_time_saturates() {
+        let mut f = b"GMBU\x00\x02\x1a\x00\x60\xe7\x00\x01".to_vec();
+        f.extend_from_slice(&[0xe7; 15]);
+        f.extend_from_slice(&[0x00, 0x00, 0x00, 0x3a, 0x01]);
+        assert_eq!(f.len(), 32);
+        // The frame table lies outside the file: a clean error, no panic.
+        assert!(NetmonReader::new(&f).is_err());
+        let mut ok = file(0, &[(&[1], 1)]);
+        ok[8..10].copy_from_slice(&30_000u16.to_le_bytes());
+        let p: Vec<_> = NetmonReader::new(&ok).unwrap().collect();
+        assert_eq!(p[0].ts_ns, i64::MAX);
     }
 
     #[test]
