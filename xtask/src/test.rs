@@ -68,14 +68,20 @@ fn ensure_tools() -> Result<()> {
         .output();
     if !duckdb.is_ok_and(|o| o.status.success()) {
         eprintln!("xtask test: installing Python's duckdb");
-        run(Command::new("python3").args([
+        let pip = [
             "-m",
             "pip",
             "install",
             "--quiet",
             "--disable-pip-version-check",
             "duckdb",
-        ]))?;
+        ];
+        // A distribution's own Python refuses pip installs (PEP 668) unless told otherwise.
+        if run(Command::new("python3").args(pip)).is_err() {
+            run(Command::new("python3")
+                .args(pip)
+                .arg("--break-system-packages"))?;
+        }
     }
     Ok(())
 }
