@@ -1,5 +1,8 @@
-//! Every input a fuzz target ever crashed on (`fuzz/regressions/`) is replayed here through the
-//! readers and both scan paths (mapped and streamed): each must now be read without a panic.
+//! Every capture-shaped input a fuzz target ever crashed on (`fuzz/regressions/capture_reader-*`
+//! and `scan-*`) is replayed here through the readers and both scan paths (mapped and
+//! streamed). Crashes of the `decode` and `tls_stream` targets, whose inputs are in those
+//! targets' own encodings, are reproduced as literal-bytes tests beside the code they broke,
+//! each naming its file.
 
 use tlscap::{scan_to_rows, stream_to_rows, ScanOptions};
 
@@ -9,7 +12,9 @@ fn every_fuzz_crash_input_is_handled() {
     let mut seen = 0;
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("bin") {
+        let file = path.file_name().unwrap().to_string_lossy().to_string();
+        let capture_shaped = file.starts_with("capture_reader-") || file.starts_with("scan-");
+        if !capture_shaped || !file.ends_with(".bin") {
             continue;
         }
         let data = std::fs::read(&path).unwrap();

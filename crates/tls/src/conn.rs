@@ -448,10 +448,17 @@ impl Connection {
                     }
                     return;
                 }
-                // Locked on: the stashed bytes are the start of the first record header.
+                // Locked on. The stashed bytes from earlier segments start the first record;
+                // they go through the record loop like any bytes, which alone decides where an
+                // (SSLv2 2- or 3-byte, or TLS 5-byte) header ends and the body begins.
                 let dir = &mut self.dirs[d];
                 dir.framing = Framing::Records;
                 dir.ever_locked = true;
+                let (stashed, n) = (dir.header, dir.header_len);
+                dir.header_len = 0;
+                if n > 0 {
+                    self.on_data(side, &stashed[..n], at, sink);
+                }
             }
             Framing::Records => {}
         }
@@ -595,10 +602,12 @@ impl Connection {
         let Some(hs) = self.current.as_mut() else {
             return;
         };
-        if hs.established.is_some() || hs.closed.is_some() {
+        if hs.established.is_some() {
             return;
         }
-        hs.closed = Some((side, kind, at));
+        // The first close is the row's; each side's close is judged below, in whatever order
+        // the two arrive (a client may close on the server's alert before the server does).
+        hs.closed.get_or_insert((side, kind, at));
         // A client aborts a TLS 1.3 handshake with an alert in place of its Finished, as its
         // first encrypted record; an alert-sized record after its Finished is a close_notify.
         // The server's alert-sized record counts only before it accepted the Finished, which

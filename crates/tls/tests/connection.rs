@@ -383,3 +383,44 @@ fn tls13_client_alert_in_place_of_its_finished_is_inferred() {
     assert!(a.inferred);
     assert_eq!((a.sender, a.at.frame), (Side::A, f));
 }
+
+/// Found by the tls_stream fuzz target (fuzz/regressions/tls_stream-sslv2-stash-header-underflow.bin):
+/// an SSLv2 hello whose first segment is shorter than a TLS record header. The bytes held while
+/// probing were taken for a 5-byte header, longer than SSLv2's 2-byte one.
+#[test]
+fn sslv2_hello_in_tiny_segments() {
+    let mut ch = vec![1, 3, 1, 0, 3, 0, 0, 0, 16, 0x00, 0x00, 0x2f];
+    ch.extend_from_slice(&[9; 16]);
+    let mut rec = vec![0x80, ch.len() as u8];
+    rec.extend_from_slice(&ch);
+    for split in 1..5 {
+        let mut w = Wire::new();
+        w.send(Side::A, &rec[..split]);
+        w.send(Side::A, &rec[split..]);
+        let out = w.finish();
+        let hello = &out.handshakes[0].client_hello.as_ref().unwrap().1;
+        assert_eq!(hello.format.name(), "sslv2", "split at {split}");
+        assert_eq!(hello.cipher_suites, [0x2f], "split at {split}");
+    }
+}
+
+/// Real stacks (tests/realstack, tls13_client_cert_rejected): the server's encrypted alert, then
+/// the client's FIN before the server's. Each side's close is judged, in either order.
+#[test]
+fn tls13_server_alert_then_client_closes_first() {
+    let mut w = Wire::new();
+    w.send(Side::A, &client_hello("a.example"));
+    w.send(Side::B, &[server_hello(0x0304, 0x1301), app(2000)].concat());
+    w.send(Side::A, &app(600));
+    let f = w.send(Side::B, &app(19));
+    w.close(Side::A, Close::Fin);
+    w.close(Side::B, Close::Fin);
+    let out = w.finish();
+    let h = &out.handshakes[0];
+    assert_eq!(h.outcome, Outcome::Failed);
+    let a = h.decided_by.as_ref().unwrap();
+    assert!(a.inferred);
+    assert_eq!((a.sender, a.at.frame), (Side::B, f));
+    // The row's close is still the first one: the client's.
+    assert_eq!(h.closed.map(|c| c.0), Some(Side::A));
+}
