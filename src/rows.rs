@@ -93,6 +93,15 @@ impl TlsHandler {
     }
 }
 
+/// `client` or `server`, for the side `s` of a connection whose client is `client`.
+fn role_name(client: Side, s: Side) -> &'static str {
+    if s == client {
+        "client"
+    } else {
+        "server"
+    }
+}
+
 /// Client and server endpoints: from the TLS hellos, else the SYN, else the higher port is
 /// taken as the client's (ephemeral ports are high).
 fn orient(client: Option<Side>, info: &FlowInfo) -> (Side, Endpoint, Endpoint) {
@@ -157,7 +166,7 @@ impl StreamHandler for TlsHandler {
             return;
         }
         let (client, cep, sep) = orient(c.tls.client(), info);
-        let role = |s: Side| if s == client { "client" } else { "server" };
+        let role = |s: Side| role_name(client, s);
         let (client_ip, client_port) = endpoint(cep);
         let (server_ip, server_port) = endpoint(sep);
         for a in &c.alerts {
@@ -199,7 +208,7 @@ fn handshake_row(
     (cep, sep): (Endpoint, Endpoint),
     info: &FlowInfo,
 ) -> HandshakeRow {
-    let role = |s: Side| if s == client { "client" } else { "server" };
+    let role = |s: Side| role_name(client, s);
     let ch = hs.client_hello.as_ref();
     let start = ch.map_or(hs.started, |(a, _)| *a);
     let end = hs

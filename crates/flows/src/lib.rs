@@ -307,12 +307,13 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
                 }
             }
         }
+        // Payload starts one past a SYN's own sequence number (TCP Fast Open data).
+        let seq = if seg.has(flags::SYN) {
+            seg.seq.wrapping_add(1)
+        } else {
+            seg.seq
+        };
         if !seg.payload.is_empty() {
-            let seq = if seg.has(flags::SYN) {
-                seg.seq.wrapping_add(1)
-            } else {
-                seg.seq
-            };
             flow.dirs[s].stats.payload_bytes += seg.payload.len() as u64;
             if flow.wants_data {
                 Self::payload(&mut self.handler, flow, side, seq, payload, at);
@@ -322,11 +323,6 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         if cut > 0 {
             // The snap length cut this segment: its tail is missing from the stream. When it was
             // delivered in order, skip the tail now so the stream stays in sequence.
-            let seq = if seg.has(flags::SYN) {
-                seg.seq.wrapping_add(1)
-            } else {
-                seg.seq
-            };
             let end = seq.wrapping_add(seg.payload.len() as u32);
             let dir = &mut flow.dirs[s];
             dir.stats.truncated += 1;

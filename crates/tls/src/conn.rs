@@ -415,6 +415,12 @@ impl Connection {
         self.dirs[0].desyncs + self.dirs[1].desyncs
     }
 
+    /// Bytes of a TLS 1.3 record holding one encrypted alert under the negotiated suite: the
+    /// 2-byte alert, the inner content type, and the AEAD tag (docs/tls-outcome.md).
+    fn tls13_alert_size(&self) -> usize {
+        2 + 1 + CipherSuite(self.cipher.unwrap_or(0x1301)).tls13_tag_len()
+    }
+
     fn tls13(&self) -> bool {
         self.version.is_some_and(Version::is_tls13)
     }
@@ -596,7 +602,7 @@ impl Connection {
     /// `side` closed (FIN) or reset (RST) the connection.
     pub fn on_close(&mut self, side: Side, kind: Close, at: At, sink: &mut impl Sink) {
         let tls13 = self.tls13();
-        let alert_size = 2 + 1 + CipherSuite(self.cipher.unwrap_or(0x1301)).tls13_tag_len();
+        let alert_size = self.tls13_alert_size();
         let last = self.dirs[side.i()].last_record;
         let client = self.client;
         let Some(hs) = self.current.as_mut() else {
@@ -895,7 +901,7 @@ impl Connection {
 
     fn application_data(&mut self, side: Side, len: usize, at: At) {
         let tls13 = self.tls13();
-        let alert_size = 2 + 1 + CipherSuite(self.cipher.unwrap_or(0x1301)).tls13_tag_len();
+        let alert_size = self.tls13_alert_size();
         let client = self.client;
         let Some(hs) = self.current.as_mut() else {
             return;
