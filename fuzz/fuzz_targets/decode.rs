@@ -1,8 +1,13 @@
-//! L2-L4 decode of one frame. Input: 4 bytes (u32 LE, modulo the table size) choosing the
-//! link type, then the frame.
+//! L2-L4 decode of a sequence of frames of one link type, with IPv4 fragment reassembly.
+//! Input: 4 bytes (u32 LE, modulo the table size) choosing the link type, then frames, each a
+//! u16 LE length and that many bytes (the last frame takes what is left if it is shorter).
+//! Every frame goes through `decode_or_fragment`; fragments go to one `Ipv4Reassembler`, and a
+//! completed datagram through `decode_reassembled`. Frame i is stamped i × 7 s, so runs of
+//! fragments also cross the reassembler's 30 s age limit.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tlscap_decode::{decode_or_fragment, decode_reassembled, Decoded, Ipv4Reassembler};
 
 /// Keep in step with `tlscap_decode::linktype` (seedgen writes the index into this table).
 const LINKTYPES: [u32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
@@ -13,14 +18,28 @@ fuzz_target!(|data: &[u8]| {
     }
     let sel = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
     let linktype = LINKTYPES[sel as usize % LINKTYPES.len()];
-    let frame = &data[4..];
-    match tlscap_decode::decode(linktype, frame) {
-        Ok(seg) => {
-            let _ = seg.has(tlscap_decode::flags::SYN);
-            std::hint::black_box(&seg);
+    let mut rest = &data[4..];
+    let mut defrag = Ipv4Reassembler::new();
+    let mut index = 0i64;
+    while rest.len() >= 2 {
+        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        let body = &rest[2..];
+        let frame = &body[..len.min(body.len())];
+        rest = &body[frame.len()..];
+        match decode_or_fragment(linktype, frame) {
+            Ok(Decoded::Tcp(seg)) => {
+                std::hint::black_box(&seg);
+            }
+            Ok(Decoded::Fragment(frag)) => {
+                if let Some((datagram, context)) = defrag.push(&frag, index * 7_000_000_000) {
+                    let _ = std::hint::black_box(decode_reassembled(&datagram, context));
+                }
+            }
+            Err(skip) => {
+                let _ = skip.name();
+            }
         }
-        Err(skip) => {
-            let _ = skip.name();
-        }
+        index += 1;
     }
+    std::hint::black_box(defrag.stats);
 });

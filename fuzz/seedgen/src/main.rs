@@ -84,6 +84,48 @@ impl StreamHandler for Recorder {
     }
 }
 
+/// Frames of a capture also written as IPv4 fragments, for the reassembler.
+const MAX_FRAGMENT_SEEDS: usize = 4;
+
+/// Appends one frame in the `decode` target's encoding: u16 LE length, then the bytes (cut at
+/// 65535).
+fn push_frame(seed: &mut Vec<u8>, frame: &[u8]) {
+    let frame = &frame[..frame.len().min(usize::from(u16::MAX))];
+    seed.extend_from_slice(&(frame.len() as u16).to_le_bytes());
+    seed.extend_from_slice(frame);
+}
+
+/// Splits an untagged Ethernet/IPv4 frame (no options) into three IPv4 fragments at 8-byte
+/// boundaries, or None if it is not one or is too short to split.
+fn fragment_ethernet_ipv4(frame: &[u8]) -> Option<[Vec<u8>; 3]> {
+    const ETH: usize = 14;
+    const IP: usize = 20;
+    if frame.len() < ETH + IP + 24 || frame[12..14] != [0x08, 0x00] || frame[ETH] != 0x45 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
+    let payload = frame.get(ETH + IP..ETH + total)?;
+    let cut1 = (payload.len() / 3) & !7;
+    let cut2 = (2 * payload.len() / 3) & !7;
+    if cut1 == 0 || cut2 <= cut1 {
+        return None;
+    }
+    let piece = |from: usize, to: usize, more: bool| {
+        let mut f = frame[..ETH + IP].to_vec();
+        let len = (IP + to - from) as u16;
+        f[ETH + 2..ETH + 4].copy_from_slice(&len.to_be_bytes());
+        let off = (from / 8) as u16 | if more { 0x2000 } else { 0 };
+        f[ETH + 6..ETH + 8].copy_from_slice(&off.to_be_bytes());
+        f.extend_from_slice(&payload[from..to]);
+        f
+    };
+    Some([
+        piece(0, cut1, true),
+        piece(cut1, cut2, true),
+        piece(cut2, payload.len(), false),
+    ])
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, out, name, capture] = &args[..] else {
@@ -104,13 +146,26 @@ fn main() {
     let mut table = FlowTable::new(Recorder { done: Vec::new() });
     let mut seen = HashSet::new();
     let mut frames = 0;
+    let mut frag_seeds = 0;
     for p in reader {
         if let Some(i) = LINKTYPES.iter().position(|&l| l == p.linktype) {
             if frames < MAX_FRAMES && seen.insert(p.data) {
                 let mut seed = (i as u32).to_le_bytes().to_vec();
-                seed.extend_from_slice(p.data);
-                std::fs::write(dir_decode.join(format!("{name}-f{:04}", p.frame)), seed).unwrap();
+                push_frame(&mut seed, p.data);
+                std::fs::write(dir_decode.join(format!("{name}-f{:04}", p.frame)), &seed).unwrap();
                 frames += 1;
+                if frag_seeds < MAX_FRAGMENT_SEEDS && p.linktype == 1 {
+                    if let Some(pieces) = fragment_ethernet_ipv4(p.data) {
+                        let mut seed = (i as u32).to_le_bytes().to_vec();
+                        // Out of order and with the first fragment repeated, as taps deliver.
+                        for k in [1, 0, 2, 0] {
+                            push_frame(&mut seed, &pieces[k]);
+                        }
+                        let file = format!("{name}-g{:04}", p.frame);
+                        std::fs::write(dir_decode.join(file), seed).unwrap();
+                        frag_seeds += 1;
+                    }
+                }
             }
         }
         if let Ok(seg) = decode(p.linktype, p.data) {
