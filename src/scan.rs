@@ -20,8 +20,8 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 use rayon::prelude::*;
 use tlscap_decode::{
-    decode_or_fragment, decode_reassembled, Decoded, FragmentContext, Ipv4Fragment,
-    Ipv4Reassembler, TcpSegment,
+    decode_or_fragment, decode_reassembled, FragmentContext, Ipv4Fragment, Ipv4Reassembler,
+    TcpSegment,
 };
 use tlscap_flows::{FlowKey, FlowTable, PacketMeta};
 use tlscap_io::{open_input, Input, PacketReader, RawPacket, ReaderState};
@@ -62,8 +62,9 @@ impl Default for ScanOptions {
 /// Packets decoded per parallel decode task.
 const DECODE_CHUNK: usize = 8 * 1024;
 
+/// A decoded segment on its way to its shard. It carries no flow key: the key is cheap to
+/// derive again in the shard, and every byte here is copied for every packet.
 struct Routed<'a> {
-    key: FlowKey,
     seg: TcpSegment<'a>,
     meta: PacketMeta,
 }
@@ -165,7 +166,7 @@ impl<'t> Shards<'t> {
                 if let Ok(seg) = decode_reassembled(&datagram, context) {
                     let key = FlowKey::of(&seg);
                     row.tcp_packets += 1;
-                    joined[key.shard(shards)].push(Joined {
+                    joined[FlowKey::shard_of(&seg, shards)].push(Joined {
                         key,
                         meta: *meta,
                         datagram,
@@ -180,16 +181,24 @@ impl<'t> Shards<'t> {
             .zip(joined)
             .enumerate()
             .for_each(|(shard, (table, joined))| {
-                // Segments and joined datagrams, merged by frame so each flow sees capture order.
-                let mut joined = joined.into_iter().peekable();
-                for r in parts.iter().flat_map(|p| &p.per_shard[shard]) {
-                    while let Some(j) = joined.next_if(|j| j.meta.frame < r.meta.frame) {
+                let segments = parts.iter().flat_map(|p| &p.per_shard[shard]);
+                if joined.is_empty() {
+                    for r in segments {
+                        insert(table, FlowKey::of(&r.seg), &r.seg, r.meta);
+                    }
+                } else {
+                    // Segments and joined datagrams, merged by frame so each flow sees capture
+                    // order.
+                    let mut joined = joined.into_iter().peekable();
+                    for r in segments {
+                        while let Some(j) = joined.next_if(|j| j.meta.frame < r.meta.frame) {
+                            insert_joined(table, &j);
+                        }
+                        insert(table, FlowKey::of(&r.seg), &r.seg, r.meta);
+                    }
+                    for j in joined {
                         insert_joined(table, &j);
                     }
-                    insert(table, r.key, &r.seg, r.meta);
-                }
-                for j in joined {
-                    insert_joined(table, &j);
                 }
                 table.handler.send(tx);
             });
@@ -404,13 +413,17 @@ fn route<'a>(chunk: &[RawPacket<'a>], shards: usize) -> Routes<'a> {
             ts_ns: p.ts_ns,
         };
         // Frames that are not TCP count as packets, not as TCP packets.
-        match decode_or_fragment(p.linktype, p.data) {
-            Ok(Decoded::Tcp(seg)) => {
-                let key = FlowKey::of(&seg);
-                per_shard[key.shard(shards)].push(Routed { key, seg, meta });
+        let mut fragment = None;
+        match decode_or_fragment(p.linktype, p.data, &mut fragment) {
+            Ok(seg) => {
+                let shard = FlowKey::shard_of(&seg, shards);
+                per_shard[shard].push(Routed { seg, meta });
             }
-            Ok(Decoded::Fragment(f)) => fragments.push((meta, f)),
-            Err(_) => {}
+            Err(_) => {
+                if let Some(f) = fragment {
+                    fragments.push((meta, f));
+                }
+            }
         }
     }
     Routes {

@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tlscap_decode::{decode_or_fragment, decode_reassembled, Decoded, Ipv4Reassembler};
+use tlscap_decode::{decode_or_fragment, decode_reassembled, Ipv4Reassembler};
 
 /// Keep in step with `tlscap_decode::linktype` (seedgen writes the index into this table).
 const LINKTYPES: [u32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
@@ -26,17 +26,18 @@ fuzz_target!(|data: &[u8]| {
         let body = &rest[2..];
         let frame = &body[..len.min(body.len())];
         rest = &body[frame.len()..];
-        match decode_or_fragment(linktype, frame) {
-            Ok(Decoded::Tcp(seg)) => {
+        let mut fragment = None;
+        match decode_or_fragment(linktype, frame, &mut fragment) {
+            Ok(seg) => {
                 std::hint::black_box(&seg);
-            }
-            Ok(Decoded::Fragment(frag)) => {
-                if let Some((datagram, context)) = defrag.push(&frag, index * 7_000_000_000) {
-                    let _ = std::hint::black_box(decode_reassembled(&datagram, context));
-                }
             }
             Err(skip) => {
                 let _ = skip.name();
+            }
+        }
+        if let Some(frag) = fragment {
+            if let Some((datagram, context)) = defrag.push(&frag, index * 7_000_000_000) {
+                let _ = std::hint::black_box(decode_reassembled(&datagram, context));
             }
         }
         index += 1;

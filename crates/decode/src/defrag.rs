@@ -164,7 +164,7 @@ impl Ipv4Reassembler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode_or_fragment, decode_reassembled, linktype, Decoded};
+    use crate::{decode_or_fragment, decode_reassembled, linktype, Skip};
 
     /// An IPv4/TCP packet carrying a 7-byte TLS alert, split into fragments of the TCP bytes at
     /// the given 8-byte-aligned offsets.
@@ -196,10 +196,10 @@ mod tests {
     }
 
     fn push(r: &mut Ipv4Reassembler, packet: &[u8], ts: i64) -> Option<(Vec<u8>, FragmentContext)> {
-        match decode_or_fragment(linktype::RAW, packet).unwrap() {
-            Decoded::Fragment(f) => r.push(&f, ts),
-            Decoded::Tcp(_) => panic!("not a fragment"),
-        }
+        let mut fragment = None;
+        let result = decode_or_fragment(linktype::RAW, packet, &mut fragment);
+        assert_eq!(result.err(), Some(Skip::Fragment));
+        r.push(&fragment.expect("a fragment"), ts)
     }
 
     #[test]

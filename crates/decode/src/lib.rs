@@ -223,32 +223,29 @@ pub struct FragmentContext {
     depth: u8,
 }
 
-/// A frame decoded to TCP, or to an IPv4 fragment awaiting reassembly.
-#[derive(Clone, Copy, Debug)]
-pub enum Decoded<'a> {
-    Tcp(TcpSegment<'a>),
-    Fragment(Ipv4Fragment<'a>),
-}
-
-/// Like [`decode`], but an IPv4 fragment is returned for reassembly instead of skipped.
+/// Like [`decode`], but an IPv4 fragment is kept for reassembly: the result is
+/// `Err(Skip::Fragment)` and `fragment` holds it. An out-parameter rather than an enum of the two
+/// outcomes because every packet takes this path: the segment is returned as decoded, not copied
+/// into a wrapper.
 #[inline]
-pub fn decode_or_fragment(linktype: u32, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
+pub fn decode_or_fragment<'a>(
+    linktype: u32,
+    frame: &'a [u8],
+    fragment: &mut Option<Ipv4Fragment<'a>>,
+) -> Result<TcpSegment<'a>, Skip> {
     let mut ctx = Ctx::default();
-    match decode_in(linktype, frame, &mut ctx) {
-        Ok(seg) => Ok(Decoded::Tcp(seg)),
-        Err(Skip::Fragment) => match ctx.fragment {
-            Some(packet) => Ok(Decoded::Fragment(Ipv4Fragment {
-                packet,
-                context: FragmentContext {
-                    vlan: ctx.vlan,
-                    tunnel: ctx.tunnel,
-                    depth: ctx.depth,
-                },
-            })),
-            None => Err(Skip::Fragment),
-        },
-        Err(e) => Err(e),
+    let result = decode_in(linktype, frame, &mut ctx);
+    if let (Err(Skip::Fragment), Some(packet)) = (&result, ctx.fragment) {
+        *fragment = Some(Ipv4Fragment {
+            packet,
+            context: FragmentContext {
+                vlan: ctx.vlan,
+                tunnel: ctx.tunnel,
+                depth: ctx.depth,
+            },
+        });
     }
+    result
 }
 
 /// Decodes a reassembled IPv4 datagram within the layers its fragments arrived in.
@@ -455,7 +452,10 @@ fn ipv6_extensions<'a>(
 
 /// What follows an IP header: TCP, or a tunnel to look into. `declared` is the payload length
 /// the IP header announces (more than `p.len()` when the capture cut the packet).
-#[inline]
+/// The protocol an IP header names. TCP, the common case, is decided here, inline; tunnels
+/// recurse into the IP decoders, so they stay out of line in [`ip_tunnel`] (a recursive call
+/// would keep the whole chain from inlining).
+#[inline(always)]
 fn ip_payload<'a>(
     proto: u8,
     src: IpAddr,
@@ -464,8 +464,22 @@ fn ip_payload<'a>(
     declared: usize,
     ctx: &mut Ctx<'a>,
 ) -> Result<TcpSegment<'a>, Skip> {
+    if proto == PROTO_TCP {
+        tcp(src, dst, p, declared, ctx)
+    } else {
+        ip_tunnel(proto, src, dst, p, ctx)
+    }
+}
+
+#[inline(never)]
+fn ip_tunnel<'a>(
+    proto: u8,
+    src: IpAddr,
+    dst: IpAddr,
+    p: &'a [u8],
+    ctx: &mut Ctx<'a>,
+) -> Result<TcpSegment<'a>, Skip> {
     match proto {
-        PROTO_TCP => tcp(src, dst, p, declared, ctx),
         PROTO_UDP => udp(src, dst, p, ctx),
         PROTO_GRE => gre(src, dst, p, ctx),
         PROTO_IPIP => {
@@ -602,7 +616,7 @@ fn gre<'a>(
     }
 }
 
-#[inline]
+#[inline(always)]
 fn tcp<'a>(
     src: IpAddr,
     dst: IpAddr,

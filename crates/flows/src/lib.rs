@@ -12,7 +12,6 @@
 #![forbid(unsafe_code)]
 
 use std::borrow::Cow;
-use std::hash::{BuildHasher, Hash};
 use std::net::IpAddr;
 
 use hashbrown::HashMap;
@@ -28,33 +27,88 @@ pub struct Endpoint {
 }
 
 /// A connection's identity, the same for both directions (endpoints in sorted order).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Built for every packet, so it is plain integers, cheap to order, hash and copy: each
+/// endpoint's address as 128 bits (IPv4 in the low 32) and its port, and the address family
+/// (a packet's two addresses always share one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowKey {
-    lo: Endpoint,
-    hi: Endpoint,
+    lo: KeyEnd,
+    hi: KeyEnd,
+    v6: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KeyEnd {
+    addr: u128,
+    port: u16,
+}
+
+impl KeyEnd {
+    #[inline]
+    fn new(ip: IpAddr, port: u16) -> KeyEnd {
+        let addr = match ip {
+            IpAddr::V4(a) => u128::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a),
+        };
+        KeyEnd { addr, port }
+    }
 }
 
 impl FlowKey {
+    #[inline]
     pub fn of(seg: &TcpSegment<'_>) -> FlowKey {
-        let a = Endpoint {
-            ip: seg.src,
-            port: seg.src_port,
-        };
-        let b = Endpoint {
-            ip: seg.dst,
-            port: seg.dst_port,
-        };
-        if a <= b {
-            FlowKey { lo: a, hi: b }
+        let a = KeyEnd::new(seg.src, seg.src_port);
+        let b = KeyEnd::new(seg.dst, seg.dst_port);
+        let (lo, hi) = if (a.addr, a.port) <= (b.addr, b.port) {
+            (a, b)
         } else {
-            FlowKey { lo: b, hi: a }
+            (b, a)
+        };
+        FlowKey {
+            lo,
+            hi,
+            v6: seg.src.is_ipv6(),
         }
     }
 
-    /// A fast hash for routing to shards; symmetric because the key is.
-    pub fn shard(&self, shards: usize) -> usize {
-        let h = foldhash::fast::FixedState::with_seed(0x7c5a_11ed).hash_one(self);
+    /// The key folded to 64 bits, for hashing: the halves of both addresses and both ports.
+    /// Distinct keys may fold alike; the hash table compares whole keys.
+    #[inline]
+    fn fold(&self) -> u64 {
+        let lo = self.lo.addr as u64 ^ (self.lo.addr >> 64) as u64;
+        let hi = self.hi.addr as u64 ^ (self.hi.addr >> 64) as u64;
+        let ports = u64::from(self.lo.port) << 16 | u64::from(self.hi.port);
+        lo ^ hi.rotate_left(29) ^ ports << 40 ^ u64::from(self.v6)
+    }
+
+    /// The shard of `shards` that owns `seg`'s connection, without building its key: each
+    /// endpoint folded to a word, the two words added (so both directions agree), then a
+    /// multiplicative mix. The same in every run.
+    #[inline]
+    pub fn shard_of(seg: &TcpSegment<'_>, shards: usize) -> usize {
+        let end = |ip: IpAddr, port: u16| {
+            let addr = match ip {
+                IpAddr::V4(a) => u64::from(u32::from(a)),
+                IpAddr::V6(a) => {
+                    let bits = u128::from(a);
+                    bits as u64 ^ (bits >> 64) as u64
+                }
+            };
+            addr ^ u64::from(port) << 40
+        };
+        let x = end(seg.src, seg.src_port).wrapping_add(end(seg.dst, seg.dst_port));
+        let m = u128::from(x) * 0x9e37_79b9_7f4a_7c15_u128;
+        let h = (m as u64) ^ ((m >> 64) as u64);
         ((h >> 32) as usize * shards) >> 32
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    /// One word for the table's hasher to mix; equality still compares the whole key.
+    #[inline]
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        state.write_u64(self.fold());
     }
 }
 
