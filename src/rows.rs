@@ -7,7 +7,10 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
 use tlscap_output::{AlertRow, HandshakeRow};
-use tlscap_tls::{der, diagnosis, Alert, At, Close, Connection, Handshake, Role, Side, Sink};
+use tlscap_tls::messages::{ext, SCSV_RENEGOTIATION};
+use tlscap_tls::{
+    der, diagnosis, fingerprint, Alert, At, Close, Connection, Handshake, Role, Side, Sink, Version,
+};
 
 use crate::scan::Rows;
 
@@ -218,6 +221,22 @@ fn handshake_row(
     let progress = |r: Role| hs.progress_of(r).and_then(|p| p.stage);
     let (ci, si) = (client as usize, client.other() as usize);
     let client_leaf = hs.client_chain.as_ref().and_then(|c| c.first());
+    let hello = ch.map(|(_, h)| h);
+    let sh = hs
+        .server_hello
+        .as_ref()
+        .map(|(_, h)| h)
+        .filter(|_| hs.version != Some(Version::SSL2));
+    // TLS 1.2 and earlier: the server answers these extensions; TLS 1.3 has no use for them.
+    let sh12 = sh.filter(|h| !h.version.is_tls13());
+    // Negotiated: offered by the client and answered by the server.
+    let both = |e: u16| {
+        sh12.zip(hello)
+            .map(|(s, c)| s.extensions.contains(&e) && c.extensions.contains(&e))
+    };
+    let ja3 = hello.and_then(fingerprint::ja3);
+    let ja3s = sh.map(fingerprint::ja3s);
+    let ja4 = hello.and_then(fingerprint::ja4);
     HandshakeRow {
         capture: capture.clone(),
         client_ip: Some(cep.ip),
@@ -253,6 +272,58 @@ fn handshake_row(
         sni: ch.and_then(|(_, h)| h.sni.clone()),
         alpn_offered: ch.map(|(_, h)| h.alpn.clone()).unwrap_or_default(),
         alpn: hs.alpn.clone(),
+        client_session_id: hello
+            .filter(|h| !h.session_id.is_empty())
+            .map(|h| hex(&h.session_id)),
+        client_cipher_suites: hello.map(|h| h.cipher_suites.clone()).unwrap_or_default(),
+        client_compression_methods: hello
+            .map(|h| h.compression_methods.clone())
+            .unwrap_or_default(),
+        client_extensions: hello.map(|h| h.extensions.clone()).unwrap_or_default(),
+        supported_versions: hello
+            .map(|h| h.supported_versions.iter().map(|v| v.0).collect())
+            .unwrap_or_default(),
+        supported_groups: hello
+            .map(|h| h.supported_groups.clone())
+            .unwrap_or_default(),
+        key_share_groups: hello
+            .map(|h| h.key_share_groups.clone())
+            .unwrap_or_default(),
+        signature_algorithms: hello
+            .map(|h| h.signature_algorithms.clone())
+            .unwrap_or_default(),
+        ec_point_formats: hello
+            .map(|h| h.ec_point_formats.clone())
+            .unwrap_or_default(),
+        psk_key_exchange_modes: hello
+            .map(|h| h.psk_key_exchange_modes.clone())
+            .unwrap_or_default(),
+        session_ticket_offered: hello.map(|h| h.session_ticket_len.is_some_and(|n| n > 0)),
+        psk_offered: hello.map(|h| h.psk_identities > 0),
+        early_data_offered: hello.map(|h| h.extensions.contains(&ext::EARLY_DATA)),
+        ech_offered: hello.map(|h| {
+            h.extensions.contains(&ext::ENCRYPTED_CLIENT_HELLO)
+                || h.extensions.contains(&ext::ENCRYPTED_SERVER_NAME)
+        }),
+        server_session_id: sh
+            .filter(|h| !h.session_id.is_empty())
+            .map(|h| hex(&h.session_id)),
+        server_extensions: sh.map(|h| h.extensions.clone()).unwrap_or_default(),
+        server_key_share_group: sh.and_then(|h| h.key_share_group),
+        extended_master_secret: both(ext::EXTENDED_MASTER_SECRET),
+        encrypt_then_mac: both(ext::ENCRYPT_THEN_MAC),
+        secure_renegotiation: sh12.zip(hello).map(|(s, c)| {
+            let offered = c.extensions.contains(&ext::RENEGOTIATION_INFO)
+                || c.cipher_suites.contains(&SCSV_RENEGOTIATION);
+            offered && s.extensions.contains(&ext::RENEGOTIATION_INFO)
+        }),
+        resumed: hs.resumed(),
+        ja3: ja3.as_ref().map(|j| j.raw.clone()),
+        ja3_hash: ja3.map(|j| j.md5),
+        ja3s: ja3s.as_ref().map(|j| j.raw.clone()),
+        ja3s_hash: ja3s.map(|j| j.md5),
+        ja4: ja4.as_ref().map(|j| j.ja4.clone()),
+        ja4_r: ja4.map(|j| j.raw),
         hello_retry_frame: hs.hello_retry.map(|a| a.frame),
         renegotiation: hs.renegotiation.map(|r| r.name()),
         initiator: hs.initiator.map(role),

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::{ListBuilder, StringBuilder};
+use arrow_array::builder::{Int32Builder, ListBuilder, StringBuilder};
 use arrow_array::{
     Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
@@ -48,6 +48,33 @@ pub struct HandshakeRow {
     pub sni: Option<String>,
     pub alpn_offered: Vec<String>,
     pub alpn: Option<String>,
+    pub client_session_id: Option<String>,
+    pub client_cipher_suites: Vec<u32>,
+    pub client_compression_methods: Vec<u8>,
+    pub client_extensions: Vec<u16>,
+    pub supported_versions: Vec<u16>,
+    pub supported_groups: Vec<u16>,
+    pub key_share_groups: Vec<u16>,
+    pub signature_algorithms: Vec<u16>,
+    pub ec_point_formats: Vec<u8>,
+    pub psk_key_exchange_modes: Vec<u8>,
+    pub session_ticket_offered: Option<bool>,
+    pub psk_offered: Option<bool>,
+    pub early_data_offered: Option<bool>,
+    pub ech_offered: Option<bool>,
+    pub server_session_id: Option<String>,
+    pub server_extensions: Vec<u16>,
+    pub server_key_share_group: Option<u16>,
+    pub extended_master_secret: Option<bool>,
+    pub encrypt_then_mac: Option<bool>,
+    pub secure_renegotiation: Option<bool>,
+    pub resumed: Option<bool>,
+    pub ja3: Option<String>,
+    pub ja3_hash: Option<String>,
+    pub ja3s: Option<String>,
+    pub ja3s_hash: Option<String>,
+    pub ja4: Option<String>,
+    pub ja4_r: Option<String>,
     pub hello_retry_frame: Option<u64>,
     pub renegotiation: Option<&'static str>,
     pub initiator: Option<&'static str>,
@@ -181,6 +208,24 @@ fn list_utf8<'a, I: IntoIterator<Item = &'a [S]>, S: AsRef<str> + 'a>(name: &str
     Col(field, Arc::new(array))
 }
 
+/// A list of small unsigned codes (cipher suites, extension types, groups ...) as INTEGER[].
+fn list_i32<'a, T, I>(name: &str, it: I) -> Col
+where
+    T: Copy + Into<u32> + 'a,
+    I: IntoIterator<Item = &'a [T]>,
+{
+    let mut b = ListBuilder::new(Int32Builder::new());
+    for values in it {
+        for &v in values {
+            b.values().append_value(v.into() as i32);
+        }
+        b.append(true);
+    }
+    let array = b.finish();
+    let field = Field::new(name, array.data_type().clone(), false);
+    Col(field, Arc::new(array))
+}
+
 fn ip(v: Option<IpAddr>) -> Option<String> {
     v.map(|a| a.to_string())
 }
@@ -242,6 +287,11 @@ pub fn handshake_batch(rows: &[HandshakeRow]) -> RecordBatch {
             true,
             r.iter().map(|x| x.retry_client_hello_frame.and_then(n)),
         ),
+        i64c(
+            "hello_retry_frame",
+            true,
+            r.iter().map(|x| x.hello_retry_frame.and_then(n)),
+        ),
         utf8(
             "client_hello_format",
             true,
@@ -271,11 +321,95 @@ pub fn handshake_batch(rows: &[HandshakeRow]) -> RecordBatch {
         utf8("sni", true, r.iter().map(|x| x.sni.as_deref())),
         list_utf8("alpn_offered", r.iter().map(|x| x.alpn_offered.as_slice())),
         utf8("alpn", true, r.iter().map(|x| x.alpn.as_deref())),
-        i64c(
-            "hello_retry_frame",
+        utf8(
+            "client_session_id",
             true,
-            r.iter().map(|x| x.hello_retry_frame.and_then(n)),
+            r.iter().map(|x| x.client_session_id.as_deref()),
         ),
+        list_i32(
+            "client_cipher_suites",
+            r.iter().map(|x| x.client_cipher_suites.as_slice()),
+        ),
+        list_i32(
+            "client_compression_methods",
+            r.iter().map(|x| x.client_compression_methods.as_slice()),
+        ),
+        list_i32(
+            "client_extensions",
+            r.iter().map(|x| x.client_extensions.as_slice()),
+        ),
+        list_i32(
+            "supported_versions",
+            r.iter().map(|x| x.supported_versions.as_slice()),
+        ),
+        list_i32(
+            "supported_groups",
+            r.iter().map(|x| x.supported_groups.as_slice()),
+        ),
+        list_i32(
+            "key_share_groups",
+            r.iter().map(|x| x.key_share_groups.as_slice()),
+        ),
+        list_i32(
+            "signature_algorithms",
+            r.iter().map(|x| x.signature_algorithms.as_slice()),
+        ),
+        list_i32(
+            "ec_point_formats",
+            r.iter().map(|x| x.ec_point_formats.as_slice()),
+        ),
+        list_i32(
+            "psk_key_exchange_modes",
+            r.iter().map(|x| x.psk_key_exchange_modes.as_slice()),
+        ),
+        boolc(
+            "session_ticket_offered",
+            true,
+            r.iter().map(|x| x.session_ticket_offered),
+        ),
+        boolc("psk_offered", true, r.iter().map(|x| x.psk_offered)),
+        boolc(
+            "early_data_offered",
+            true,
+            r.iter().map(|x| x.early_data_offered),
+        ),
+        boolc("ech_offered", true, r.iter().map(|x| x.ech_offered)),
+        utf8(
+            "server_session_id",
+            true,
+            r.iter().map(|x| x.server_session_id.as_deref()),
+        ),
+        list_i32(
+            "server_extensions",
+            r.iter().map(|x| x.server_extensions.as_slice()),
+        ),
+        i32c(
+            "server_key_share_group",
+            true,
+            r.iter().map(|x| x.server_key_share_group.map(i32::from)),
+        ),
+        boolc(
+            "extended_master_secret",
+            true,
+            r.iter().map(|x| x.extended_master_secret),
+        ),
+        boolc(
+            "encrypt_then_mac",
+            true,
+            r.iter().map(|x| x.encrypt_then_mac),
+        ),
+        boolc(
+            "secure_renegotiation",
+            true,
+            r.iter().map(|x| x.secure_renegotiation),
+        ),
+        boolc("resumed", true, r.iter().map(|x| x.resumed)),
+        utf8("ja3", true, r.iter().map(|x| x.ja3.as_deref())),
+        utf8("ja3_hash", true, r.iter().map(|x| x.ja3_hash.as_deref())),
+        utf8("ja3s", true, r.iter().map(|x| x.ja3s.as_deref())),
+        utf8("ja3s_hash", true, r.iter().map(|x| x.ja3s_hash.as_deref())),
+        utf8("ja4", true, r.iter().map(|x| x.ja4.as_deref())),
+        utf8("ja4_r", true, r.iter().map(|x| x.ja4_r.as_deref())),
         utf8("renegotiation", true, r.iter().map(|x| x.renegotiation)),
         utf8("initiator", true, r.iter().map(|x| x.initiator)),
         boolc(
@@ -589,6 +723,44 @@ impl ParquetOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/schema.md documents every column of every table, in the table's section, and no
+    /// column that is not there.
+    #[test]
+    fn schema_doc_lists_every_column() {
+        let doc = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/schema.md"),
+        )
+        .unwrap();
+        let tables = [
+            ("## handshakes.parquet", handshake_batch(&[])),
+            ("## alerts.parquet", alert_batch(&[])),
+            ("## files.parquet", file_batch(&[])),
+        ];
+        for (heading, batch) in tables {
+            let start = doc.find(heading).unwrap_or_else(|| panic!("no {heading}"));
+            let section = &doc[start + heading.len()..];
+            let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+            let documented: Vec<&str> = section
+                .lines()
+                .filter_map(|l| l.strip_prefix("| "))
+                .filter_map(|l| l.split(" |").next())
+                .filter(|c| *c != "column" && !c.starts_with('-'))
+                // One doc row may name several columns alike: `client_ip, client_port`.
+                .flat_map(|c| c.split(", "))
+                .collect();
+            let columns: Vec<&str> = batch
+                .schema_ref()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            assert_eq!(
+                documented, columns,
+                "{heading}: docs/schema.md vs the batch"
+            );
+        }
+    }
 
     #[test]
     fn empty_and_full_rows_make_batches_with_the_same_schema() {

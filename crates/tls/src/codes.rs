@@ -20,7 +20,7 @@ impl ContentType {
 }
 
 /// A protocol version as it appears on the wire (`0x0301` is TLS 1.0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Version(pub u16);
 
 impl Version {
@@ -59,8 +59,14 @@ impl Version {
     }
 
     pub fn is_grease(self) -> bool {
-        self.0 & 0x0f0f == 0x0a0a && self.0 >> 8 == self.0 & 0xff
+        is_grease(self.0)
     }
+}
+
+/// GREASE values (RFC 8701): 0x?A?A with both bytes equal, in cipher suites, extensions,
+/// groups, versions and signature algorithms.
+pub fn is_grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && v >> 8 == v & 0xff
 }
 
 /// Handshake message types.

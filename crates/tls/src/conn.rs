@@ -249,6 +249,30 @@ impl Handshake {
         self.side_of(role).map(|s| &self.progress[s.i()])
     }
 
+    /// Whether the server resumed an earlier session; `None` until its ServerHello (and for
+    /// SSLv2). TLS 1.3: the server accepted a PSK. Earlier versions: the server echoed the
+    /// client's non-empty session id, or went from its ServerHello straight to
+    /// ChangeCipherSpec (a session-ticket resumption may echo no session id).
+    pub fn resumed(&self) -> Option<bool> {
+        let (_, sh) = self.server_hello.as_ref()?;
+        if self.version == Some(Version::SSL2) {
+            return None;
+        }
+        if sh.version.is_tls13() {
+            return Some(sh.selected_psk.is_some());
+        }
+        let echoed = self
+            .client_hello
+            .as_ref()
+            .is_some_and(|(_, ch)| !ch.session_id.is_empty() && ch.session_id == sh.session_id);
+        let abbreviated = self.progress_of(Role::Server).is_some_and(|p| {
+            p.ccs
+                && !p.sent(HandshakeType::CERTIFICATE)
+                && !p.sent(HandshakeType::SERVER_HELLO_DONE)
+        });
+        Some(echoed || abbreviated)
+    }
+
     fn note(&mut self, what: &'static str) {
         if !self.anomalies.contains(&what) {
             self.anomalies.push(what);
@@ -815,11 +839,7 @@ impl Connection {
                         ServerHello {
                             legacy_version: sh.version,
                             version: Version::SSL2,
-                            cipher_suite: 0,
-                            alpn: None,
-                            hello_retry: false,
-                            session_id: Vec::new(),
-                            extensions: Vec::new(),
+                            ..ServerHello::default()
                         },
                     ));
                     hs.progress[side.i()].stage = Some("SSLv2 SERVER-HELLO");

@@ -14,6 +14,7 @@ pub mod codes;
 mod conn;
 pub mod der;
 pub mod diagnosis;
+pub mod fingerprint;
 pub mod messages;
 
 pub use codes::{AlertCode, AlertLevel, CipherSuite, ContentType, HandshakeType, Version};

@@ -62,16 +62,34 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Extension code points that the parsers read.
+/// Extension code points that the parsers read or the rows name.
 pub mod ext {
     pub const SERVER_NAME: u16 = 0;
+    pub const SUPPORTED_GROUPS: u16 = 10;
+    pub const EC_POINT_FORMATS: u16 = 11;
+    pub const SIGNATURE_ALGORITHMS: u16 = 13;
     pub const ALPN: u16 = 16;
+    pub const ENCRYPT_THEN_MAC: u16 = 22;
+    pub const EXTENDED_MASTER_SECRET: u16 = 23;
+    pub const SESSION_TICKET: u16 = 35;
+    pub const PRE_SHARED_KEY: u16 = 41;
+    pub const EARLY_DATA: u16 = 42;
     pub const SUPPORTED_VERSIONS: u16 = 43;
+    pub const PSK_KEY_EXCHANGE_MODES: u16 = 45;
+    pub const KEY_SHARE: u16 = 51;
+    pub const ENCRYPTED_CLIENT_HELLO: u16 = 0xfe0d;
+    pub const RENEGOTIATION_INFO: u16 = 0xff01;
+    /// The pre-standard encrypted SNI (draft-ietf-tls-esni before ECH).
+    pub const ENCRYPTED_SERVER_NAME: u16 = 0xffce;
 }
 
+/// The signalling cipher suite value that stands for an empty renegotiation_info (RFC 5746).
+pub const SCSV_RENEGOTIATION: u32 = 0x00ff;
+
 /// The format a ClientHello came in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum HelloFormat {
+    #[default]
     Tls,
     /// An SSLv2-format CLIENT-HELLO (real SSLv2, or SSLv2-compatible for SSLv3/TLS).
     Sslv2,
@@ -86,19 +104,34 @@ impl HelloFormat {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientHello {
     pub format: HelloFormat,
     /// `legacy_version` (for SSLv2 format: the version in the CLIENT-HELLO).
     pub version: Version,
     /// Versions from `supported_versions`, in wire order.
     pub supported_versions: Vec<Version>,
-    /// Cipher suites in wire order; SSLv2 3-byte cipher kinds appear as their 24-bit value.
+    /// Cipher suites in wire order, GREASE included; SSLv2 3-byte cipher kinds appear as their
+    /// 24-bit value.
     pub cipher_suites: Vec<u32>,
+    pub compression_methods: Vec<u8>,
+    /// Extension types in wire order, GREASE included.
     pub extensions: Vec<u16>,
     pub sni: Option<String>,
     pub alpn: Vec<String>,
-    pub session_id_len: u8,
+    /// The first ALPN protocol's first and last byte, as sent (JA4 reads bytes, not text).
+    pub alpn_first_ends: Option<(u8, u8)>,
+    pub supported_groups: Vec<u16>,
+    pub ec_point_formats: Vec<u8>,
+    pub signature_algorithms: Vec<u16>,
+    /// The groups of the key shares offered (TLS 1.3), in wire order.
+    pub key_share_groups: Vec<u16>,
+    pub psk_key_exchange_modes: Vec<u8>,
+    pub session_id: Vec<u8>,
+    /// The session_ticket extension's length when present: 0 asks for a ticket, more offers one.
+    pub session_ticket_len: Option<usize>,
+    /// The number of PSK identities offered in pre_shared_key (TLS 1.3 resumption).
+    pub psk_identities: usize,
 }
 
 impl ClientHello {
@@ -116,16 +149,7 @@ impl ClientHello {
 /// Parses a ClientHello; on malformed input returns what was read before the damage with the
 /// error, so that a row still says a ClientHello was sent (tshark does the same).
 pub fn parse_client_hello_lenient(body: &[u8]) -> (ClientHello, Option<ParseError>) {
-    let mut hello = ClientHello {
-        format: HelloFormat::Tls,
-        version: Version(0),
-        supported_versions: Vec::new(),
-        cipher_suites: Vec::new(),
-        extensions: Vec::new(),
-        sni: None,
-        alpn: Vec::new(),
-        session_id_len: 0,
-    };
+    let mut hello = ClientHello::default();
     let err = client_hello_into(body, &mut hello).err();
     (hello, err)
 }
@@ -141,7 +165,7 @@ fn client_hello_into(body: &[u8], hello: &mut ClientHello) -> Result<()> {
     let mut c = Cursor::new(body, "truncated ClientHello");
     hello.version = Version(c.u16()?);
     c.take(32)?; // random
-    hello.session_id_len = c.vec8()?.rest().len() as u8;
+    hello.session_id = c.vec8()?.rest().to_vec();
     let mut suites = match c.vec16() {
         Ok(s) => s,
         Err(_) => {
@@ -160,7 +184,7 @@ fn client_hello_into(body: &[u8], hello: &mut ClientHello) -> Result<()> {
     while let Ok(s) = suites.u16() {
         hello.cipher_suites.push(u32::from(s));
     }
-    c.vec8()?; // compression methods
+    hello.compression_methods = c.vec8()?.rest().to_vec();
     if c.is_empty() {
         return Ok(());
     }
@@ -174,9 +198,13 @@ fn client_hello_into(body: &[u8], hello: &mut ClientHello) -> Result<()> {
             ext::ALPN => {
                 let mut list = data.vec16()?;
                 while !list.is_empty() {
-                    hello
-                        .alpn
-                        .push(String::from_utf8_lossy(list.vec8()?.rest()).into_owned());
+                    let proto = list.vec8()?.rest();
+                    if let (None, Some(&first), Some(&last)) =
+                        (hello.alpn_first_ends, proto.first(), proto.last())
+                    {
+                        hello.alpn_first_ends = Some((first, last));
+                    }
+                    hello.alpn.push(String::from_utf8_lossy(proto).into_owned());
                 }
             }
             ext::SUPPORTED_VERSIONS => {
@@ -185,10 +213,41 @@ fn client_hello_into(body: &[u8], hello: &mut ClientHello) -> Result<()> {
                     hello.supported_versions.push(Version(list.u16()?));
                 }
             }
+            ext::SUPPORTED_GROUPS => hello.supported_groups = u16_list(data.vec16()?),
+            ext::EC_POINT_FORMATS => hello.ec_point_formats = data.vec8()?.rest().to_vec(),
+            ext::SIGNATURE_ALGORITHMS => hello.signature_algorithms = u16_list(data.vec16()?),
+            ext::KEY_SHARE => {
+                let mut shares = data.vec16()?;
+                while !shares.is_empty() {
+                    hello.key_share_groups.push(shares.u16()?);
+                    shares.vec16()?;
+                }
+            }
+            ext::PSK_KEY_EXCHANGE_MODES => {
+                hello.psk_key_exchange_modes = data.vec8()?.rest().to_vec();
+            }
+            ext::SESSION_TICKET => hello.session_ticket_len = Some(data.rest().len()),
+            ext::PRE_SHARED_KEY => {
+                let mut identities = data.vec16()?;
+                while !identities.is_empty() {
+                    identities.vec16()?;
+                    identities.take(4)?; // obfuscated_ticket_age
+                    hello.psk_identities += 1;
+                }
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// A list of 16-bit values; a trailing odd byte is ignored.
+fn u16_list(mut c: Cursor<'_>) -> Vec<u16> {
+    let mut v = Vec::with_capacity(c.b.len() / 2);
+    while let Ok(x) = c.u16() {
+        v.push(x);
+    }
+    v
 }
 
 fn parse_sni(data: &mut Cursor<'_>) -> Result<Option<String>> {
@@ -229,12 +288,8 @@ pub fn parse_sslv2_client_hello(msg: &[u8]) -> Result<ClientHello> {
     Ok(ClientHello {
         format: HelloFormat::Sslv2,
         version,
-        supported_versions: Vec::new(),
         cipher_suites,
-        extensions: Vec::new(),
-        sni: None,
-        alpn: Vec::new(),
-        session_id_len: sid_len as u8,
+        ..ClientHello::default()
     })
 }
 
@@ -244,7 +299,7 @@ pub const HRR_RANDOM: [u8; 32] = [
     0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
 ];
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerHello {
     pub legacy_version: Version,
     /// The negotiated version: `supported_versions` when present, else `legacy_version`.
@@ -253,7 +308,13 @@ pub struct ServerHello {
     pub alpn: Option<String>,
     pub hello_retry: bool,
     pub session_id: Vec<u8>,
+    pub compression_method: u8,
+    /// Extension types in wire order.
     pub extensions: Vec<u16>,
+    /// The key share's group (TLS 1.3; in a HelloRetryRequest, the group the server asks for).
+    pub key_share_group: Option<u16>,
+    /// The PSK identity the server accepted (TLS 1.3 resumption).
+    pub selected_psk: Option<u16>,
 }
 
 pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello> {
@@ -271,9 +332,7 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello> {
         c.vec8()?.rest().to_vec()
     };
     let cipher_suite = c.u16()?;
-    if !early_draft {
-        c.u8()?; // compression method
-    }
+    let compression_method = if early_draft { 0 } else { c.u8()? };
     let mut hello = ServerHello {
         legacy_version,
         version: legacy_version,
@@ -281,7 +340,10 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello> {
         alpn: None,
         hello_retry: random == HRR_RANDOM,
         session_id,
+        compression_method,
         extensions: Vec::new(),
+        key_share_group: None,
+        selected_psk: None,
     };
     if c.is_empty() {
         return Ok(hello);
@@ -299,6 +361,9 @@ pub fn parse_server_hello(body: &[u8]) -> Result<ServerHello> {
                     hello.alpn = Some(String::from_utf8_lossy(list.vec8()?.rest()).into_owned());
                 }
             }
+            // A ServerHello's KeyShareEntry, or a HelloRetryRequest's bare group.
+            ext::KEY_SHARE => hello.key_share_group = Some(data.u16()?),
+            ext::PRE_SHARED_KEY => hello.selected_psk = Some(data.u16()?),
             _ => {}
         }
     }
