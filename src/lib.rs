@@ -235,12 +235,15 @@ pub struct CaptureRows {
 
 impl CaptureRows {
     fn sort(&mut self) {
+        // A total order: handshakes without hellos can share a frame and a time, and shards
+        // deliver them in any order, so the connection breaks the tie.
         let hs_key = |h: &tlscap_output::HandshakeRow| {
             (
                 h.client_hello_frame
                     .or(h.server_hello_frame)
                     .unwrap_or(u64::MAX),
                 h.ts_us,
+                (h.client_ip, h.client_port, h.server_ip, h.server_port),
                 h.handshake_index,
             )
         };
