@@ -194,8 +194,11 @@ impl StreamHandler for TlsHandler {
         }
         for mut hs in c.handshakes.drain(..) {
             hs.client = Some(client);
-            self.handshakes
-                .push(handshake_row(&self.capture, &hs, client, (cep, sep), info));
+            let row = handshake_row(&self.capture, &hs, client, (cep, sep), info);
+            self.handshakes.push(HandshakeRow {
+                starttls: c.tls.starttls(),
+                ..row
+            });
         }
     }
 
@@ -324,6 +327,7 @@ fn handshake_row(
         ja3s_hash: ja3s.map(|j| j.md5),
         ja4: ja4.as_ref().map(|j| j.ja4.clone()),
         ja4_r: ja4.map(|j| j.raw),
+        starttls: None, // the connection's, not the handshake's: see `finish`
         hello_retry_frame: hs.hello_retry.map(|a| a.frame),
         renegotiation: hs.renegotiation.map(|r| r.name()),
         initiator: hs.initiator.map(role),

@@ -232,3 +232,73 @@ fn encapsulations_in_the_corpus() {
     assert!(h.tunnel_src.is_some() && h.tunnel_id.is_some());
     assert_eq!(h.client_ip.unwrap().to_string(), "192.168.147.177");
 }
+
+/// Every corpus capture whose TLS follows a plaintext upgrade names its protocol in `starttls`
+/// (one handshake each), and no other handshake in the corpus has one.
+#[test]
+fn starttls_carriers_in_the_corpus() {
+    let expected: &[(&str, &str, u16)] = &[
+        (
+            "zeek__zeek/testing/btest/Traces/tls/smtp-starttls.pcap",
+            "smtp",
+            25,
+        ),
+        (
+            "zeek__zeek/testing/btest/Traces/tls/imap-starttls.pcap",
+            "imap",
+            143,
+        ),
+        (
+            "zeek__zeek/testing/btest/Traces/tls/pop3-starttls.pcap",
+            "pop3",
+            110,
+        ),
+        (
+            "zeek__zeek/testing/btest/Traces/tls/xmpp-starttls.pcap",
+            "xmpp",
+            5222,
+        ),
+        (
+            "zeek__zeek/testing/btest/Traces/ftp/ftp-auth-tls.pcap",
+            "ftp",
+            21,
+        ),
+        (
+            "zeek__zeek/testing/btest/Traces/ldap/ldap-starttls.pcap",
+            "ldap",
+            389,
+        ),
+        (
+            "zeek__zeek/testing/btest/Traces/mysql/encrypted.pcap",
+            "mysql",
+            3306,
+        ),
+        (
+            "OISF__suricata-verify/tests/smtp-startssl/input.pcap",
+            "smtp",
+            25,
+        ),
+        (
+            "ntop__nDPI/tests/cfgs/default/pcap/ftp-start-tls.pcap",
+            "ftp",
+            21,
+        ),
+        ("arkime__arkime/tests/pcap/smtp-starttls.pcap", "smtp", 25),
+        ("arkime__arkime/tests/pcap/mysql-tls.pcap", "mysql", 3306),
+        ("arkime__arkime/tests/pcap/ldap-ssl.pcap", "ldap", 389),
+    ];
+    for capture in corpus_files() {
+        let rows = scan_corpus_file(&capture);
+        let found: Vec<(&str, u16)> = rows
+            .handshakes
+            .iter()
+            .filter_map(|h| Some((h.starttls?, h.server_port?)))
+            .collect();
+        let want: Vec<(&str, u16)> = expected
+            .iter()
+            .filter(|(c, _, _)| *c == capture)
+            .map(|&(_, p, port)| (p, port))
+            .collect();
+        assert_eq!(found, want, "{capture}");
+    }
+}

@@ -75,6 +75,7 @@ pub struct HandshakeRow {
     pub ja3s_hash: Option<String>,
     pub ja4: Option<String>,
     pub ja4_r: Option<String>,
+    pub starttls: Option<&'static str>,
     pub hello_retry_frame: Option<u64>,
     pub renegotiation: Option<&'static str>,
     pub initiator: Option<&'static str>,
@@ -410,6 +411,7 @@ pub fn handshake_batch(rows: &[HandshakeRow]) -> RecordBatch {
         utf8("ja3s_hash", true, r.iter().map(|x| x.ja3s_hash.as_deref())),
         utf8("ja4", true, r.iter().map(|x| x.ja4.as_deref())),
         utf8("ja4_r", true, r.iter().map(|x| x.ja4_r.as_deref())),
+        utf8("starttls", true, r.iter().map(|x| x.starttls)),
         utf8("renegotiation", true, r.iter().map(|x| x.renegotiation)),
         utf8("initiator", true, r.iter().map(|x| x.initiator)),
         boolc(

@@ -7,6 +7,7 @@
 //! record body of at most [`MAX_RECORD_LEN`] bytes (never for application data, which is
 //! skipped by length), and one partial handshake message of at most [`MAX_MESSAGE_LEN`].
 
+use crate::carrier::Carrier;
 use crate::codes::{AlertCode, AlertLevel, CipherSuite, ContentType, HandshakeType, Version};
 use crate::messages::{
     self, CertSummary, CertificateRequest, ClientHello, HelloFormat, ParseError, ServerHello,
@@ -405,6 +406,7 @@ pub struct Connection {
     next_index: u32,
     version: Option<Version>,
     cipher: Option<u16>,
+    carrier: Carrier,
 }
 
 impl Connection {
@@ -417,6 +419,7 @@ impl Connection {
             next_index: 0,
             version: None,
             cipher: None,
+            carrier: Carrier::default(),
         }
     }
 
@@ -432,6 +435,12 @@ impl Connection {
 
     pub fn client(&self) -> Option<Side> {
         self.client
+    }
+
+    /// The plaintext protocol that upgraded to TLS (`smtp`, `imap`, `pop3`, `ftp`, `xmpp`,
+    /// `ldap`, `postgresql`, `mysql`, `nntp`, `irc`), when its upgrade request was seen.
+    pub fn starttls(&self) -> Option<&'static str> {
+        self.carrier.upgrade
     }
 
     /// Times either direction lost record framing (after a gap or on garbage) and re-probed.
@@ -470,6 +479,9 @@ impl Connection {
                     return;
                 }
                 if !self.probe(side, &head[..have]) {
+                    if !self.is_tls() {
+                        self.carrier.observe(data);
+                    }
                     let dir = &mut self.dirs[d];
                     dir.header_len = 0;
                     dir.probes_left = dir.probes_left.saturating_sub(1);
