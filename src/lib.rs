@@ -139,6 +139,7 @@ pub fn run(
     let writer = thread::spawn(move || -> anyhow::Result<(Written, Summary)> {
         let mut output = output;
         let mut summary = Summary::default();
+        let mut certificates = DistinctCertificates::default();
         for rows in rx {
             match rows {
                 Rows::Handshakes(h) => {
@@ -149,12 +150,14 @@ pub fn run(
                     summary.alerts(&a);
                     output.alerts(a)?;
                 }
+                Rows::Certificates(c) => certificates.add(c),
                 Rows::File(f) => {
                     summary.file(&f);
                     output.files([f])?;
                 }
             }
         }
+        output.certificates(certificates.into_sorted())?;
         Ok((output.close()?, summary))
     });
     let mut files: Vec<FileRow> = captures
@@ -213,16 +216,50 @@ fn collect_rows(
         file,
         handshakes: Vec::new(),
         alerts: Vec::new(),
+        certificates: Vec::new(),
     };
+    let mut certificates = DistinctCertificates::default();
     for r in rx {
         match r {
             Rows::Handshakes(h) => out.handshakes.extend(h),
             Rows::Alerts(a) => out.alerts.extend(a),
+            Rows::Certificates(c) => certificates.add(c),
             Rows::File(_) => {}
         }
     }
+    out.certificates = certificates.into_sorted();
     out.sort();
     out
+}
+
+/// Each certificate once per run. Shards and captures report theirs in any order, so the row
+/// kept is the least by (capture, seen_as), and rows leave sorted by fingerprint: the table
+/// is the same on every run.
+#[derive(Default)]
+struct DistinctCertificates(std::collections::HashMap<String, tlscap_output::CertificateRow>);
+
+impl DistinctCertificates {
+    fn add(&mut self, rows: Vec<tlscap_output::CertificateRow>) {
+        for row in rows {
+            match self.0.entry(row.sha256.clone()) {
+                std::collections::hash_map::Entry::Occupied(mut kept) => {
+                    let k = kept.get();
+                    if (&row.capture, row.seen_as) < (&k.capture, k.seen_as) {
+                        kept.insert(row);
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(row);
+                }
+            }
+        }
+    }
+
+    fn into_sorted(self) -> Vec<tlscap_output::CertificateRow> {
+        let mut rows: Vec<_> = self.0.into_values().collect();
+        rows.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+        rows
+    }
 }
 
 /// The rows of one capture, in a stable order (by frame).
@@ -231,6 +268,8 @@ pub struct CaptureRows {
     pub file: tlscap_output::FileRow,
     pub handshakes: Vec<tlscap_output::HandshakeRow>,
     pub alerts: Vec<tlscap_output::AlertRow>,
+    /// Each distinct certificate once, by fingerprint.
+    pub certificates: Vec<tlscap_output::CertificateRow>,
 }
 
 impl CaptureRows {

@@ -27,7 +27,7 @@ enum Command {
         /// pcap or pcapng files, or directories holding them (recognised by content).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// Folder for handshakes.parquet, alerts.parquet and files.parquet.
+        /// Folder for handshakes.parquet, alerts.parquet, certificates.parquet and files.parquet.
         #[arg(short, long)]
         out: PathBuf,
         /// Worker threads (default: one per core).
@@ -111,10 +111,12 @@ fn scan(inputs: &[PathBuf], out: &std::path::Path, quiet: bool) -> ExitCode {
             );
         }
         println!(
-            "Wrote {}: handshakes.parquet ({} rows), alerts.parquet ({} rows), files.parquet ({} rows)",
+            "Wrote {}: handshakes.parquet ({} rows), alerts.parquet ({} rows), \
+             certificates.parquet ({} rows), files.parquet ({} rows)",
             report.out_dir.display(),
             report.written.handshakes,
             report.written.alerts,
+            report.written.certificates,
             report.written.files
         );
     }

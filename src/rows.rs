@@ -5,11 +5,14 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
+use std::collections::HashMap;
 use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
-use tlscap_output::{AlertRow, HandshakeRow};
+use tlscap_output::{AlertRow, CertificateRow, HandshakeRow};
 use tlscap_tls::messages::{ext, SCSV_RENEGOTIATION};
+use tlscap_tls::x509::{parse_certificate_info, CertificateInfo};
 use tlscap_tls::{
-    der, diagnosis, fingerprint, Alert, At, Close, Connection, Handshake, Role, Side, Sink, Version,
+    der, diagnosis, fingerprint, Alert, At, CertSummary, Close, Connection, Handshake, Role, Side,
+    Sink, Version,
 };
 
 use crate::scan::Rows;
@@ -68,6 +71,10 @@ pub struct TlsHandler {
     capture: Arc<str>,
     handshakes: Vec<HandshakeRow>,
     alerts: Vec<AlertRow>,
+    certificates: Vec<CertificateRow>,
+    /// Certificates this shard has read, by fingerprint, and whether each parsed: each is read
+    /// once, however many handshakes carry it (the writer drops repeats across shards).
+    certs_read: HashMap<[u8; 32], bool>,
     pub handshakes_emitted: u64,
     pub alerts_emitted: u64,
 }
@@ -78,9 +85,28 @@ impl TlsHandler {
             capture,
             handshakes: Vec::new(),
             alerts: Vec::new(),
+            certificates: Vec::new(),
+            certs_read: HashMap::new(),
             handshakes_emitted: 0,
             alerts_emitted: 0,
         }
+    }
+
+    /// Reads each certificate of `chain` not read before into a certificates row; false when
+    /// one of them is malformed.
+    fn read_chain(&mut self, chain: &[CertSummary], seen_as: &'static str) -> bool {
+        let mut all_ok = true;
+        for cert in chain {
+            let ok = *self.certs_read.entry(cert.sha256).or_insert_with(|| {
+                let info = parse_certificate_info(&cert.der);
+                let ok = info.error.is_none();
+                self.certificates
+                    .push(certificate_row(&self.capture, cert, seen_as, info));
+                ok
+            });
+            all_ok &= ok;
+        }
+        all_ok
     }
 
     /// Sends the rows gathered so far to the writer.
@@ -93,6 +119,40 @@ impl TlsHandler {
             self.alerts_emitted += self.alerts.len() as u64;
             let _ = tx.send(Rows::Alerts(std::mem::take(&mut self.alerts)));
         }
+        if !self.certificates.is_empty() {
+            let _ = tx.send(Rows::Certificates(std::mem::take(&mut self.certificates)));
+        }
+    }
+}
+
+fn certificate_row(
+    capture: &Arc<str>,
+    cert: &CertSummary,
+    seen_as: &'static str,
+    info: CertificateInfo,
+) -> CertificateRow {
+    let parsed = info.subject.is_some();
+    CertificateRow {
+        sha256: hex(&cert.sha256),
+        capture: capture.clone(),
+        seen_as,
+        length: cert.der.len() as u32,
+        subject: info.subject,
+        issuer: info.issuer,
+        serial: info.serial,
+        not_before_s: info.not_before,
+        not_after_s: info.not_after,
+        sans: info.sans,
+        key_type: info.key_type,
+        key_bits: info.key_bits,
+        key_curve: info.key_curve,
+        signature_algorithm: info.signature_algorithm,
+        key_usage: info.key_usage,
+        extended_key_usage: info.extended_key_usage,
+        is_ca: info.is_ca,
+        path_len: info.path_len,
+        self_signed: parsed.then_some(info.self_signed),
+        error: info.error,
     }
 }
 
@@ -194,6 +254,12 @@ impl StreamHandler for TlsHandler {
         }
         for mut hs in c.handshakes.drain(..) {
             hs.client = Some(client);
+            let server_ok = self.read_chain(&hs.server_chain, "server");
+            let client_ok = self.read_chain(hs.client_chain.as_deref().unwrap_or(&[]), "client");
+            let malformed = !(server_ok && client_ok);
+            if malformed && !hs.anomalies.contains(&"malformed certificate") {
+                hs.anomalies.push("malformed certificate");
+            }
             let row = handshake_row(&self.capture, &hs, client, (cep, sep), info);
             self.handshakes.push(HandshakeRow {
                 starttls: c.tls.starttls(),
@@ -340,6 +406,24 @@ fn handshake_row(
         client_cert_issuer_listed: diagnosis::client_issuer_listed(hs),
         server_cert_count: (!hs.server_chain.is_empty()).then_some(hs.server_chain.len() as u32),
         server_cert_sha256: hs.server_chain.first().map(|c| hex(&c.sha256)),
+        server_cert_chain: hs.server_chain.iter().map(|c| hex(&c.sha256)).collect(),
+        client_cert_chain: hs
+            .client_chain
+            .iter()
+            .flatten()
+            .map(|c| hex(&c.sha256))
+            .collect(),
+        cert_request_ca_names: hs
+            .cert_request
+            .iter()
+            .flat_map(|r| &r.ca_names)
+            .map(|n| der::name_to_string(n))
+            .collect(),
+        cert_request_signature_algorithms: hs
+            .cert_request
+            .as_ref()
+            .map(|r| r.signature_algorithms.clone())
+            .unwrap_or_default(),
         outcome: hs.outcome.name(),
         cause: diagnosis::cause(hs),
         client_stage: progress(Role::Client),

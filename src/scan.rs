@@ -25,7 +25,7 @@ use tlscap_decode::{
 };
 use tlscap_flows::{FlowKey, FlowTable, PacketMeta};
 use tlscap_io::{open_input, Input, PacketReader, RawPacket, ReaderState};
-use tlscap_output::{AlertRow, FileRow, HandshakeRow};
+use tlscap_output::{AlertRow, CertificateRow, FileRow, HandshakeRow};
 
 use crate::rows::TlsHandler;
 
@@ -33,6 +33,8 @@ use crate::rows::TlsHandler;
 pub enum Rows {
     Handshakes(Vec<HandshakeRow>),
     Alerts(Vec<AlertRow>),
+    /// Certificates read for the first time in a shard; the receiver drops repeats.
+    Certificates(Vec<CertificateRow>),
     File(FileRow),
 }
 

@@ -302,3 +302,66 @@ fn starttls_carriers_in_the_corpus() {
         assert_eq!(found, want, "{capture}");
     }
 }
+
+/// Every Certificate message tshark decodes (`tls.handshake.certificate_length` of a frame)
+/// is a chain on one of our handshake rows with the same number of certificates of the same
+/// lengths (through certificates.parquet's `length`), and every certificate of ours parses.
+#[test]
+fn certificate_chains_match_tshark() {
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for capture in corpus_files() {
+        let rows = scan_corpus_file(&capture);
+        let length: BTreeMap<&str, u32> = rows
+            .certificates
+            .iter()
+            .map(|c| (c.sha256.as_str(), c.length))
+            .collect();
+        let chains: Vec<Vec<u32>> = rows
+            .handshakes
+            .iter()
+            .flat_map(|h| [&h.server_cert_chain, &h.client_cert_chain])
+            .filter(|c| !c.is_empty())
+            .map(|c| c.iter().map(|sha| length[sha.as_str()]).collect())
+            .collect();
+        let name = capture.replace('/', "__");
+        let path = corpus_dir().join("truth").join(format!("{name}.tsv"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+        let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+        let (frame, stream, lens) = (
+            col("frame.number"),
+            col("tcp.stream"),
+            col("tls.handshake.certificate_length"),
+        );
+        for line in lines.filter(|l| !l.is_empty()) {
+            let f: Vec<&str> = line.split('\t').collect();
+            let g = |i: usize| f.get(i).copied().unwrap_or("");
+            if g(stream).is_empty() || g(lens).is_empty() {
+                continue;
+            }
+            checked += 1;
+            let want: Vec<u32> = g(lens).split(',').map(|l| l.parse().unwrap()).collect();
+            if !chains.contains(&want) {
+                failures.push(format!(
+                    "{capture} frame {}: tshark chain lengths {want:?}, ours {chains:?}",
+                    g(frame)
+                ));
+            }
+        }
+        for c in &rows.certificates {
+            if let Some(e) = &c.error {
+                failures.push(format!("{capture}: certificate {}: {e}", c.sha256));
+            }
+        }
+    }
+    eprintln!("checked {checked} Certificate messages");
+    assert!(checked > 100, "only {checked}");
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -18,7 +18,9 @@ use tlscap_tls::messages::{
     parse_client_hello_lenient, parse_server_hello, parse_sslv2_client_hello,
     parse_sslv2_server_hello,
 };
-use tlscap_tls::{der, Alert, At, Close, Connection, Handshake, Side, Sink, Version};
+use tlscap_tls::{
+    der, fingerprint, x509, Alert, At, Close, Connection, Handshake, Side, Sink, Version,
+};
 
 #[derive(Default)]
 struct Count {
@@ -35,6 +37,17 @@ impl Sink for Count {
     }
     fn handshake(&mut self, handshake: Handshake) {
         self.handshakes += 1;
+        // What the row builder does with a handshake: fingerprints, resumption, certificates.
+        if let Some((_, ch)) = &handshake.client_hello {
+            let _ = std::hint::black_box((fingerprint::ja3(ch), fingerprint::ja4(ch)));
+        }
+        if let Some((_, sh)) = &handshake.server_hello {
+            let _ = std::hint::black_box(fingerprint::ja3s(sh));
+        }
+        let _ = std::hint::black_box(handshake.resumed());
+        for cert in handshake.server_chain.iter().chain(handshake.client_chain.iter().flatten()) {
+            let _ = std::hint::black_box(x509::parse_certificate_info(&cert.der));
+        }
         std::hint::black_box(&handshake);
     }
 }
@@ -53,6 +66,10 @@ fn parsers(b: &[u8]) {
         let _ = std::hint::black_box(der::name_to_string(subject));
     }
     let _ = std::hint::black_box(der::name_to_string(b));
+    let _ = std::hint::black_box(x509::parse_certificate_info(b));
+    if let Ok(ch) = parse_client_hello(b) {
+        let _ = std::hint::black_box((fingerprint::ja3(&ch), fingerprint::ja4(&ch)));
+    }
 }
 
 /// Takes `n` bytes, zero-padded when the input ends early.

@@ -86,6 +86,10 @@ pub struct HandshakeRow {
     pub client_cert_issuer_listed: Option<bool>,
     pub server_cert_count: Option<u32>,
     pub server_cert_sha256: Option<String>,
+    pub server_cert_chain: Vec<String>,
+    pub client_cert_chain: Vec<String>,
+    pub cert_request_ca_names: Vec<String>,
+    pub cert_request_signature_algorithms: Vec<u16>,
     pub outcome: &'static str,
     pub cause: Option<String>,
     pub client_stage: Option<&'static str>,
@@ -128,6 +132,32 @@ pub struct AlertRow {
     pub level: Option<u8>,
     pub code: Option<u16>,
     pub name: Option<&'static str>,
+}
+
+/// One distinct certificate (by SHA-256), the first time a run sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CertificateRow {
+    pub sha256: String,
+    /// The capture it was first seen in, and as whose certificate.
+    pub capture: Arc<str>,
+    pub seen_as: &'static str,
+    pub length: u32,
+    pub subject: Option<String>,
+    pub issuer: Option<String>,
+    pub serial: Option<String>,
+    pub not_before_s: Option<i64>,
+    pub not_after_s: Option<i64>,
+    pub sans: Vec<String>,
+    pub key_type: Option<String>,
+    pub key_bits: Option<u32>,
+    pub key_curve: Option<String>,
+    pub signature_algorithm: Option<String>,
+    pub key_usage: Vec<&'static str>,
+    pub extended_key_usage: Vec<String>,
+    pub is_ca: Option<bool>,
+    pub path_len: Option<u32>,
+    pub self_signed: Option<bool>,
+    pub error: Option<String>,
 }
 
 /// One input file.
@@ -449,6 +479,23 @@ pub fn handshake_batch(rows: &[HandshakeRow]) -> RecordBatch {
             true,
             r.iter().map(|x| x.server_cert_sha256.as_deref()),
         ),
+        list_utf8(
+            "server_cert_chain",
+            r.iter().map(|x| x.server_cert_chain.as_slice()),
+        ),
+        list_utf8(
+            "client_cert_chain",
+            r.iter().map(|x| x.client_cert_chain.as_slice()),
+        ),
+        list_utf8(
+            "cert_request_ca_names",
+            r.iter().map(|x| x.cert_request_ca_names.as_slice()),
+        ),
+        list_i32(
+            "cert_request_signature_algorithms",
+            r.iter()
+                .map(|x| x.cert_request_signature_algorithms.as_slice()),
+        ),
         utf8("outcome", false, r.iter().map(|x| Some(x.outcome))),
         utf8("cause", true, r.iter().map(|x| x.cause.as_deref())),
         utf8("client_stage", true, r.iter().map(|x| x.client_stage)),
@@ -544,6 +591,48 @@ pub fn alert_batch(rows: &[AlertRow]) -> RecordBatch {
         i32c("level", true, r.iter().map(|x| x.level.map(i32::from))),
         i32c("code", true, r.iter().map(|x| x.code.map(i32::from))),
         utf8("name", true, r.iter().map(|x| x.name)),
+    ])
+}
+
+pub fn certificate_batch(rows: &[CertificateRow]) -> RecordBatch {
+    let r = rows;
+    let secs = |s: Option<i64>| s.and_then(|s| s.checked_mul(1_000_000));
+    batch(vec![
+        utf8("sha256", false, r.iter().map(|x| Some(&x.sha256))),
+        utf8("capture", false, r.iter().map(|x| Some(&*x.capture))),
+        utf8("seen_as", false, r.iter().map(|x| Some(x.seen_as))),
+        i32c("length", false, r.iter().map(|x| Some(x.length as i32))),
+        utf8("subject", true, r.iter().map(|x| x.subject.as_deref())),
+        utf8("issuer", true, r.iter().map(|x| x.issuer.as_deref())),
+        utf8("serial", true, r.iter().map(|x| x.serial.as_deref())),
+        tsc("not_before", true, r.iter().map(|x| secs(x.not_before_s))),
+        tsc("not_after", true, r.iter().map(|x| secs(x.not_after_s))),
+        list_utf8("sans", r.iter().map(|x| x.sans.as_slice())),
+        utf8("key_type", true, r.iter().map(|x| x.key_type.as_deref())),
+        i32c(
+            "key_bits",
+            true,
+            r.iter().map(|x| x.key_bits.map(|b| b as i32)),
+        ),
+        utf8("key_curve", true, r.iter().map(|x| x.key_curve.as_deref())),
+        utf8(
+            "signature_algorithm",
+            true,
+            r.iter().map(|x| x.signature_algorithm.as_deref()),
+        ),
+        list_utf8("key_usage", r.iter().map(|x| x.key_usage.as_slice())),
+        list_utf8(
+            "extended_key_usage",
+            r.iter().map(|x| x.extended_key_usage.as_slice()),
+        ),
+        boolc("is_ca", true, r.iter().map(|x| x.is_ca)),
+        i32c(
+            "path_len",
+            true,
+            r.iter().map(|x| x.path_len.map(|p| p as i32)),
+        ),
+        boolc("self_signed", true, r.iter().map(|x| x.self_signed)),
+        utf8("error", true, r.iter().map(|x| x.error.as_deref())),
     ])
 }
 
@@ -674,6 +763,7 @@ impl<R> Table<R> {
 pub struct ParquetOutput {
     handshakes: Table<HandshakeRow>,
     alerts: Table<AlertRow>,
+    certificates: Table<CertificateRow>,
     files: Table<FileRow>,
 }
 
@@ -682,6 +772,7 @@ pub struct ParquetOutput {
 pub struct Written {
     pub handshakes: u64,
     pub alerts: u64,
+    pub certificates: u64,
     pub files: u64,
 }
 
@@ -694,6 +785,7 @@ impl ParquetOutput {
         Ok(ParquetOutput {
             handshakes: Table::create(dir, "handshakes.parquet", handshake_batch)?,
             alerts: Table::create(dir, "alerts.parquet", alert_batch)?,
+            certificates: Table::create(dir, "certificates.parquet", certificate_batch)?,
             files: Table::create(dir, "files.parquet", file_batch)?,
         })
     }
@@ -709,6 +801,13 @@ impl ParquetOutput {
         self.alerts.push(rows)
     }
 
+    pub fn certificates(
+        &mut self,
+        rows: impl IntoIterator<Item = CertificateRow>,
+    ) -> Result<(), OutputError> {
+        self.certificates.push(rows)
+    }
+
     pub fn files(&mut self, rows: impl IntoIterator<Item = FileRow>) -> Result<(), OutputError> {
         self.files.push(rows)
     }
@@ -717,6 +816,7 @@ impl ParquetOutput {
         Ok(Written {
             handshakes: self.handshakes.close()?,
             alerts: self.alerts.close()?,
+            certificates: self.certificates.close()?,
             files: self.files.close()?,
         })
     }
@@ -737,6 +837,7 @@ mod tests {
         let tables = [
             ("## handshakes.parquet", handshake_batch(&[])),
             ("## alerts.parquet", alert_batch(&[])),
+            ("## certificates.parquet", certificate_batch(&[])),
             ("## files.parquet", file_batch(&[])),
         ];
         for (heading, batch) in tables {
@@ -783,6 +884,19 @@ mod tests {
             alert_batch(&[AlertRow::default()]).schema()
         );
         assert_eq!(file_batch(&[]).num_columns(), 15);
+        let cert = CertificateRow {
+            sha256: "ab".into(),
+            capture: "c".into(),
+            seen_as: "server",
+            sans: vec!["DNS:x".into()],
+            key_usage: vec!["digitalSignature"],
+            not_before_s: Some(1_795_847_389),
+            ..Default::default()
+        };
+        assert_eq!(
+            certificate_batch(&[]).schema(),
+            certificate_batch(&[cert]).schema()
+        );
     }
 
     #[test]
@@ -801,6 +915,7 @@ mod tests {
             Written {
                 handshakes: 0,
                 alerts: 3,
+                certificates: 0,
                 files: 0
             }
         );

@@ -17,6 +17,7 @@ pub mod der;
 pub mod diagnosis;
 pub mod fingerprint;
 pub mod messages;
+pub mod x509;
 
 pub use codes::{AlertCode, AlertLevel, CipherSuite, ContentType, HandshakeType, Version};
 pub use conn::{

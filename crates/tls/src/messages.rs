@@ -402,14 +402,16 @@ pub fn parse_sslv2_server_hello(msg: &[u8]) -> Result<Sslv2ServerHello> {
     })
 }
 
-/// One certificate of a chain: its fingerprint and the DER names the diagnosis compares.
+/// One certificate of a chain: its fingerprint, the DER names the diagnosis compares, and the
+/// certificate itself, for the caller to read in full once per distinct fingerprint
+/// ([`crate::x509::parse_certificate_info`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CertSummary {
     pub sha256: [u8; 32],
-    pub len: usize,
     /// DER of the issuer Name, when the certificate's outer structure parses.
     pub issuer: Option<Vec<u8>>,
     pub subject: Option<Vec<u8>>,
+    pub der: Vec<u8>,
 }
 
 impl CertSummary {
@@ -417,9 +419,9 @@ impl CertSummary {
         let names = crate::der::issuer_and_subject(der);
         CertSummary {
             sha256: Sha256::digest(der).into(),
-            len: der.len(),
             issuer: names.map(|(i, _)| i.to_vec()),
             subject: names.map(|(_, s)| s.to_vec()),
+            der: der.to_vec(),
         }
     }
 }
@@ -439,15 +441,20 @@ pub fn parse_certificate(body: &[u8]) -> Result<Vec<CertSummary>> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CertificateRequest {
     pub cert_types: Vec<u8>,
+    /// TLS 1.2: the signature algorithms a client certificate may use.
+    pub signature_algorithms: Vec<u16>,
+    /// DER Names of the acceptable CAs; empty means any.
     pub ca_names: Vec<Vec<u8>>,
 }
 
 pub fn parse_certificate_request(body: &[u8], version: Version) -> Result<CertificateRequest> {
     let mut c = Cursor::new(body, "truncated CertificateRequest");
     let cert_types = c.vec8()?.rest().to_vec();
-    if version >= Version::TLS12 {
-        c.vec16()?; // supported_signature_algorithms
-    }
+    let signature_algorithms = if version >= Version::TLS12 {
+        u16_list(c.vec16()?)
+    } else {
+        Vec::new()
+    };
     let mut names = c.vec16()?;
     let mut ca_names = Vec::new();
     while !names.is_empty() {
@@ -455,6 +462,7 @@ pub fn parse_certificate_request(body: &[u8], version: Version) -> Result<Certif
     }
     Ok(CertificateRequest {
         cert_types,
+        signature_algorithms,
         ca_names,
     })
 }
