@@ -8,6 +8,7 @@ use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
 use tlscap_output::{AlertRow, CertificateRow, HandshakeRow};
+use tlscap_tls::fingerprint::hex;
 use tlscap_tls::messages::{ext, SCSV_RENEGOTIATION};
 use tlscap_tls::x509::{parse_certificate_info, CertificateInfo};
 use tlscap_tls::{
@@ -55,15 +56,6 @@ fn at(m: PacketMeta) -> At {
 
 fn us(ns: i64) -> i64 {
     ns.div_euclid(1000)
-}
-
-fn hex(b: &[u8]) -> String {
-    use std::fmt::Write;
-    b.iter()
-        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
-            let _ = write!(s, "{x:02x}");
-            s
-        })
 }
 
 /// Rows of one shard, sent to the writer after each window.

@@ -5,8 +5,6 @@
 //! Only TLS-format hellos are fingerprinted: an SSLv2-format CLIENT-HELLO has no extensions,
 //! and neither JA3 nor JA4 defines a value for it.
 
-use std::fmt::Write;
-
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
@@ -20,21 +18,45 @@ pub struct Ja3 {
     pub md5: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Lowercase hex. Hand-rolled: `format!` costs hundreds of instructions a byte, and rows hex
+/// several fingerprints for every handshake.
+pub fn hex(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
+    for &b in bytes {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0x0f)] as char);
     }
     s
 }
 
-fn joined<T: std::fmt::Display>(values: impl IntoIterator<Item = T>, sep: &str) -> String {
+/// Appends `v` in decimal.
+fn push_decimal(s: &mut String, v: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(d as char);
+    }
+}
+
+/// Values in decimal, joined by `-` (JA3's lists).
+fn dashed<T: Copy + Into<u32>>(values: impl IntoIterator<Item = T>) -> String {
     let mut s = String::new();
     for (i, v) in values.into_iter().enumerate() {
         if i > 0 {
-            s.push_str(sep);
+            s.push('-');
         }
-        let _ = write!(s, "{v}");
+        push_decimal(&mut s, v.into());
     }
     s
 }
@@ -50,20 +72,20 @@ pub fn ja3(hello: &ClientHello) -> Option<Ja3> {
     if hello.format != HelloFormat::Tls {
         return None;
     }
-    let not_grease = |v: &&u16| !is_grease(**v);
+    let not_grease = |v: &u16| !is_grease(*v);
     let raw = format!(
         "{},{},{},{},{}",
         hello.version.0,
-        joined(
+        dashed(
             hello
                 .cipher_suites
                 .iter()
-                .filter(|&&c| !is_grease(c as u16)),
-            "-"
+                .copied()
+                .filter(|&c| !is_grease(c as u16))
         ),
-        joined(hello.extensions.iter().filter(not_grease), "-"),
-        joined(hello.supported_groups.iter().filter(not_grease), "-"),
-        joined(&hello.ec_point_formats, "-"),
+        dashed(hello.extensions.iter().copied().filter(not_grease)),
+        dashed(hello.supported_groups.iter().copied().filter(not_grease)),
+        dashed(hello.ec_point_formats.iter().copied()),
     );
     Some(ja3_of(raw))
 }
@@ -74,7 +96,7 @@ pub fn ja3s(hello: &ServerHello) -> Ja3 {
         "{},{},{}",
         hello.legacy_version.0,
         hello.cipher_suite,
-        joined(hello.extensions.iter().filter(|&&e| !is_grease(e)), "-"),
+        dashed(hello.extensions.iter().copied().filter(|&e| !is_grease(e))),
     );
     ja3_of(raw)
 }
@@ -116,8 +138,18 @@ fn ja4_hash(s: &str) -> String {
     h
 }
 
+/// Values as 4-digit lowercase hex, joined by `,` (JA4's lists).
 fn hex4_list(values: &[u16]) -> String {
-    joined(values.iter().map(|v| format!("{v:04x}")), ",")
+    let mut s = String::with_capacity(values.len() * 5);
+    for (i, &v) in values.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        for shift in [12, 8, 4, 0] {
+            s.push(HEX[usize::from(v >> shift & 0x0f)] as char);
+        }
+    }
+    s
 }
 
 /// JA4 per FoxIO's specification (github.com/FoxIO-LLC/ja4, technical_details/JA4.md).

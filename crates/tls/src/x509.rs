@@ -1,8 +1,7 @@
 //! A certificate's fields, read with `x509-parser` (maintained, tolerant of real-world
 //! certificates). Parsing is done once per distinct certificate by the caller, not per handshake.
 
-use std::fmt::Write;
-
+use crate::fingerprint::hex;
 use x509_parser::extensions::GeneralName;
 use x509_parser::objects::{oid2sn, oid_registry};
 use x509_parser::oid_registry::Oid;
@@ -66,14 +65,6 @@ fn int_bits(b: &[u8]) -> u32 {
         None => 0,
         Some(&first) => 8 * b.len() as u32 - first.leading_zeros(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 fn ip_text(b: &[u8]) -> String {
