@@ -93,10 +93,7 @@ fn scan(name: &str) -> CaptureRows {
 #[test]
 fn every_scenario_has_its_known_outcome_and_alert() {
     let scenarios = manifest();
-    assert!(
-        scenarios.len() >= 10,
-        "expected the 10+ scenarios of gen.sh"
-    );
+    assert!(scenarios.len() >= 21, "expected the 21 scenarios of gen.sh");
     for s in &scenarios {
         let rows = scan(&s.name);
         let h = rows
@@ -292,4 +289,177 @@ fn gnutls_stacks() {
     );
     let h = &scan("gnutls_server_success").handshakes[0];
     assert_eq!(h.outcome, "established");
+}
+
+#[test]
+fn client_certificate_missing_when_required() {
+    // TLS 1.2: the client's empty Certificate is visible, and the server's alert is plain.
+    let h = &scan("no_client_cert_tls12").handshakes[0];
+    assert_eq!(
+        (h.outcome, h.alert_sender, h.alert_code, h.alert_encrypted),
+        ("failed", Some("server"), Some(40), Some(false))
+    );
+    assert!(h.client_cert_requested);
+    assert_eq!(h.client_cert_count, Some(0));
+    assert!(h.client_cert_chain.is_empty());
+    // TLS 1.3: certificate_required travels encrypted: inferred from its size, code unknown.
+    let rows = scan("tls13_no_client_cert");
+    let h = &rows.handshakes[0];
+    assert_eq!(
+        (h.outcome, h.alert_sender, h.alert_code, h.alert_encrypted),
+        ("failed", Some("server"), None, Some(true))
+    );
+    let a = rows.alerts.iter().find(|a| Some(a.frame) == h.alert_frame);
+    assert!(a.is_some_and(|a| a.inferred && a.record_length == 19));
+}
+
+#[test]
+fn tls13_client_rejects_server_certificate_in_the_clear() {
+    let h = &scan("tls13_client_rejects_server_cert").handshakes[0];
+    assert_eq!(
+        (h.version.as_deref(), h.outcome),
+        (Some("TLS 1.3"), "failed")
+    );
+    assert_eq!(
+        (h.alert_sender, h.alert_code, h.alert_encrypted),
+        (Some("client"), Some(48), Some(false))
+    );
+}
+
+#[test]
+fn hello_retry_request_is_one_handshake() {
+    let rows = scan("tls13_hello_retry");
+    assert_eq!(rows.handshakes.len(), 1);
+    let h = &rows.handshakes[0];
+    assert_eq!(h.outcome, "established");
+    let (ch, hrr, retry, sh) = (
+        h.client_hello_frame.unwrap(),
+        h.hello_retry_frame.unwrap(),
+        h.retry_client_hello_frame.unwrap(),
+        h.server_hello_frame.unwrap(),
+    );
+    assert!(
+        ch < hrr && hrr < retry && retry < sh,
+        "{ch} {hrr} {retry} {sh}"
+    );
+    // X25519 offered first; the server's key share is P-256 (23).
+    assert_eq!(h.key_share_groups, [0x1d]);
+    assert_eq!(h.server_key_share_group, Some(23));
+    assert_eq!(h.resumed, Some(false));
+}
+
+#[test]
+fn resumption_is_true_only_when_the_server_accepts() {
+    for (name, version) in [
+        ("tls12_resumption_ticket", "TLS 1.2"),
+        ("tls13_resumption_psk", "TLS 1.3"),
+    ] {
+        let rows = scan(name);
+        assert_eq!(rows.handshakes.len(), 2, "{name}");
+        let (full, resumed) = (&rows.handshakes[0], &rows.handshakes[1]);
+        assert_ne!(full.client_port, resumed.client_port, "{name}");
+        assert_eq!(
+            (full.outcome, resumed.outcome),
+            ("established", "established"),
+            "{name}"
+        );
+        assert_eq!(full.version.as_deref(), Some(version), "{name}");
+        assert_eq!(
+            (full.resumed, resumed.resumed),
+            (Some(false), Some(true)),
+            "{name}"
+        );
+        // The resumed handshake offers what it resumes with.
+        if version == "TLS 1.2" {
+            assert_eq!(resumed.session_ticket_offered, Some(true), "{name}");
+            // Abbreviated: no certificate is sent again.
+            assert_eq!(resumed.server_cert_count, None, "{name}");
+            assert!(full.server_cert_count.is_some(), "{name}");
+        } else {
+            assert_eq!(resumed.psk_offered, Some(true), "{name}");
+            assert_eq!(full.psk_offered, Some(false), "{name}");
+        }
+    }
+}
+
+#[test]
+fn server_initiated_renegotiation_requests_a_client_certificate() {
+    let rows = scan("renegotiation_client_cert");
+    assert_eq!(rows.handshakes.len(), 2);
+    let (first, reneg) = (&rows.handshakes[0], &rows.handshakes[1]);
+    assert_eq!(
+        (first.outcome, reneg.outcome),
+        ("established", "established")
+    );
+    assert_eq!(
+        (reneg.renegotiation, reneg.initiator),
+        (Some("encrypted"), Some("server"))
+    );
+    // The first handshake asked for no certificate; the renegotiation's request and the
+    // client's answer travel encrypted inside the first session, so they are not on its row.
+    assert!(!first.client_cert_requested);
+    assert_eq!(first.client_cert_count, None);
+    assert!(!reneg.client_cert_requested);
+}
+
+#[test]
+fn smtp_starttls_is_named() {
+    let rows = scan("smtp_starttls");
+    assert_eq!(rows.handshakes.len(), 1);
+    let h = &rows.handshakes[0];
+    assert_eq!(
+        (h.starttls, h.version.as_deref(), h.outcome),
+        (Some("smtp"), Some("TLS 1.3"), "established")
+    );
+}
+
+#[test]
+fn certificates_of_the_test_pki() {
+    let rows = scan("client_cert_accepted");
+    let h = &rows.handshakes[0];
+    // s_server and s_client send the CA after the leaf.
+    assert_eq!(
+        (h.server_cert_chain.len(), h.client_cert_chain.len()),
+        (2, 2)
+    );
+    let cert = |sha: &str| rows.certificates.iter().find(|c| c.sha256 == sha).unwrap();
+    let server = cert(&h.server_cert_chain[0]);
+    assert_eq!(server.seen_as, "server");
+    assert_eq!(
+        server.subject.as_deref(),
+        Some("O=tlscap test, CN=server.test")
+    );
+    assert_eq!(
+        server.issuer.as_deref(),
+        Some("O=tlscap test, CN=tlscap test caA")
+    );
+    assert_eq!(server.sans, ["DNS:server.test", "IP:10.99.0.2"]);
+    assert_eq!(
+        (server.key_type.as_deref(), server.key_bits),
+        (Some("rsa"), Some(2048))
+    );
+    assert_eq!(server.extended_key_usage, ["serverAuth"]);
+    assert_eq!(
+        (server.is_ca, server.self_signed),
+        (Some(false), Some(false))
+    );
+    let client = cert(&h.client_cert_chain[0]);
+    assert_eq!(client.seen_as, "client");
+    assert_eq!(
+        client.subject.as_deref(),
+        Some("O=tlscap test, CN=client-a.test")
+    );
+    assert_eq!(client.extended_key_usage, ["clientAuth"]);
+    let ca = cert(&h.server_cert_chain[1]);
+    assert_eq!(
+        ca.subject.as_deref(),
+        Some("O=tlscap test, CN=tlscap test caA")
+    );
+    assert_eq!((ca.is_ca, ca.self_signed), (Some(true), Some(true)));
+    assert_eq!(ca.key_usage, ["keyCertSign", "cRLSign"]);
+    assert_eq!(h.client_cert_chain[1], h.server_cert_chain[1]);
+    assert_eq!(
+        h.cert_request_ca_names,
+        ["CN=tlscap test caA, O=tlscap test"]
+    );
 }

@@ -40,7 +40,7 @@
 #   GEN_KEEP_WORK=1  keep the temp dir (server/client logs) for debugging
 #
 # Requires root (network namespaces, raw capture). Installs openssl, gnutls-bin,
-# tcpdump and iproute2 with apt-get if they are missing.
+# tcpdump, iproute2 and python3 (the STARTTLS SMTP server) with apt-get if missing.
 
 set -euo pipefail
 
@@ -73,7 +73,7 @@ esac
 ensure_tools() {
     local missing=() cmd pkg
     for pair in openssl:openssl gnutls-cli:gnutls-bin gnutls-serv:gnutls-bin \
-                tcpdump:tcpdump ip:iproute2 ss:iproute2 timeout:coreutils; do
+                tcpdump:tcpdump ip:iproute2 ss:iproute2 timeout:coreutils python3:python3; do
         cmd=${pair%%:*}; pkg=${pair#*:}
         if ! command -v "$cmd" >/dev/null 2>&1; then
             [[ " ${missing[*]-} " == *" $pkg "* ]] || missing+=("$pkg")
@@ -86,7 +86,7 @@ ensure_tools() {
         apt-get update -qq || die "apt-get update failed"
         apt-get install -y -qq "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
     fi
-    for cmd in openssl gnutls-cli gnutls-serv tcpdump ip ss timeout; do
+    for cmd in openssl gnutls-cli gnutls-serv tcpdump ip ss timeout python3; do
         command -v "$cmd" >/dev/null 2>&1 || die "required command '$cmd' still not found"
     done
 }
@@ -346,6 +346,7 @@ scenario() {
     SLOG=$WORK/$name.server.log
     CLOG=$WORK/$name.client.log
     EXPECT_CH=1     # ClientHellos expected on the connection (sc_* may change it)
+    VERIFY_AS=tls   # what tshark decodes the port as in the self-check (sc_* may change it)
     capture_start "$pcap"
     "sc_$name"
     capture_stop
@@ -471,18 +472,134 @@ sc_tls13_client_cert_rejected() {
     stop_pid "$SPID" 2
 }
 
+sc_no_client_cert_tls12() {
+    sserver_once -tls1_2 -Verify 1 -verify_return_error -CAfile "$CA_A"
+    lines_in 1 | sclient "$PORT" -tls1_2 >"$CLOG" 2>&1 || true
+    stop_pid "$SPID" 2
+}
+
+sc_tls13_no_client_cert() {
+    sserver_once -tls1_3 -Verify 1 -verify_return_error -CAfile "$CA_A"
+    lines_in 1 | sclient "$PORT" -tls1_3 >"$CLOG" 2>&1 || true
+    stop_pid "$SPID" 2
+}
+
+sc_tls13_client_rejects_server_cert() {
+    sserver_once -tls1_3
+    echo hi | "${CX[@]}" timeout 10 openssl s_client -connect "$SRV_IP:$PORT" -servername server.test \
+        -tls1_3 -verify 1 -verify_return_error -CAfile "$CA_B" -keylogfile "$KEYLOG" >"$CLOG" 2>&1 || true
+    stop_pid "$SPID" 2
+}
+
+sc_tls13_hello_retry() {
+    EXPECT_CH=2
+    # The client's first key share is X25519; the server takes P-256 only: HelloRetryRequest.
+    sserver_once -tls1_3 -groups P-256 -rev
+    lines_in 2 | sclient "$PORT" -tls1_3 -groups X25519:P-256 >"$CLOG" 2>&1 || true
+    stop_pid "$SPID" 2
+}
+
+# Two connections: a full handshake that saves its session, then one that resumes it.
+resume_twice() { # version flag
+    EXPECT_CH=2
+    local sess=$WORK/$1.session
+    sserver_once "$1" -naccept 2 -rev
+    lines_in 2 | sclient "$PORT" "$1" -sess_out "$sess" >"$CLOG" 2>&1 || true
+    lines_in 2 | sclient "$PORT" "$1" -sess_in "$sess" >>"$CLOG" 2>&1 || true
+    stop_pid "$SPID" 2
+}
+
+sc_tls12_resumption_ticket() { resume_twice -tls1_2; }
+
+sc_tls13_resumption_psk() { resume_twice -tls1_3; }
+
+# The server asks for a client certificate only in a renegotiation it starts itself (the
+# per-directory client authentication of web servers): s_server's stdin command `R`.
+sc_renegotiation_client_cert() {
+    EXPECT_CH=2
+    mkfifo "$WORK/sserver_in"
+    exec 9<>"$WORK/sserver_in"
+    "${SX[@]}" timeout 10 openssl s_server -accept "$PORT" "${SRV_CERT[@]}" -naccept 1 \
+        -keylogfile "$KEYLOG" -tls1_2 -CAfile "$CA_A" <&9 >"$SLOG" 2>&1 &
+    SPID=$!
+    BG_PIDS+=("$SPID")
+    wait_listen "$PORT" "openssl s_server"
+    {
+        sleep 0.4
+        echo "before renegotiation"
+        sleep 0.3
+        echo R >&9      # s_server: set verify-peer, then renegotiate (HelloRequest)
+        sleep 0.8
+        echo "after renegotiation"
+        sleep 0.3
+    } | sclient "$PORT" -tls1_2 "${CLI_A[@]}" >"$CLOG" 2>&1 || true
+    stop_pid "$SPID" 2
+    exec 9>&-
+}
+
+# SMTP with STARTTLS: a small Python server speaks plaintext SMTP, upgrades on STARTTLS,
+# then answers one line over TLS; the client is `openssl s_client -starttls smtp`.
+sc_smtp_starttls() {
+    VERIFY_AS=smtp
+    cat >"$WORK/smtpd.py" <<'PY'
+import socket, ssl, sys
+cert, key, keylog, port = sys.argv[1:5]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+ctx.keylog_filename = keylog
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(port)))
+srv.listen(1)
+conn, _ = srv.accept()
+f = conn.makefile("rwb", buffering=0)
+def say(line):
+    f.write(line.encode() + b"\r\n")
+say("220 server.test ESMTP tlscap test")
+while True:
+    line = f.readline().strip().upper()
+    if line.startswith(b"EHLO") or line.startswith(b"HELO"):
+        say("250-server.test")
+        say("250 STARTTLS")
+    elif line == b"STARTTLS":
+        say("220 2.0.0 Ready to start TLS")
+        break
+    elif not line:
+        sys.exit(1)
+tls = ctx.wrap_socket(conn, server_side=True)
+t = tls.makefile("rwb", buffering=0)
+t.readline()                    # EHLO again, now over TLS
+t.write(b"250 server.test\r\n")
+t.readline()                    # QUIT
+t.write(b"221 bye\r\n")
+tls.settimeout(2)
+try:
+    tls.unwrap()                # close_notify, answering the client's
+except (OSError, ssl.SSLError):
+    pass
+conn.close()
+PY
+    start_bg "$SLOG" "${SX[@]}" timeout 10 python3 "$WORK/smtpd.py" "$PKI/server.pem" \
+        "$PKI/server.key" "$KEYLOG" "$PORT"
+    SPID=$BGPID
+    wait_listen "$PORT" "python smtpd"
+    { sleep 0.5; echo "EHLO client.test"; sleep 0.3; echo QUIT; sleep 0.5; } |
+        sclient "$PORT" -starttls smtp -crlf -tls1_3 >"$CLOG" 2>&1 || true
+    stop_pid "$SPID" 2
+}
+
 # verify_capture NAME PCAP KEYLOG OUTCOME SENDER CODE ENCRYPTED
 # Checks the first alert (sender, code, plaintext-or-not) and the outcome
 # (failed <=> a fatal alert is present) with tshark.
 verify_capture() {
     local name=$1 pcap=$2 keys=$3 outcome=$4 sender=$5 code=$6 enc=$7
     local dec plain first fatal got_sender got_code got_enc ok=1
-    local targs=(-n -o "tls.keylog_file:$keys" -d "tcp.port==$PORT,tls")
+    local targs=(-n -o "tls.keylog_file:$keys" -d "tcp.port==$PORT,${VERIFY_AS:-tls}")
     dec=$(tshark -r "$pcap" "${targs[@]}" -Y tls.alert_message -T fields -E separator=/t \
         -E aggregator=';' -e frame.number -e ip.src -e tls.alert_message.level \
         -e tls.alert_message.desc 2>/dev/null) || true
     # without keys: alerts whose code is visible in plaintext
-    plain=$(tshark -r "$pcap" -n -d "tcp.port==$PORT,tls" -Y tls.alert_message.desc -T fields \
+    plain=$(tshark -r "$pcap" -n -d "tcp.port==$PORT,${VERIFY_AS:-tls}" -Y tls.alert_message.desc -T fields \
         -e frame.number 2>/dev/null) || true
     first=$(head -n1 <<<"$dec")
     got_sender='' got_code='' got_enc=''
@@ -554,6 +671,23 @@ run_scenarios() {
         "TLS 1.3 success, s_server -rev echoes 3 lines reversed; client EOF: close_notify both ways (opaque application_data records on the wire)"
     scenario tls13_client_cert_rejected    openssl  TLS1.3  failed      server 48 true \
         "TLS 1.3, s_server -Verify 1 -CAfile caA, client cert from CA B: server sends fatal unknown_ca encrypted (opaque record type 23) after the client Finished"
+
+    scenario no_client_cert_tls12          openssl  TLS1.2  failed      server 40 false \
+        "TLS 1.2, s_server -Verify 1 requires a client certificate, s_client sends none (an empty Certificate): server sends fatal handshake_failure in the clear"
+    scenario tls13_no_client_cert          openssl  TLS1.3  failed      server 116 true \
+        "TLS 1.3, s_server -Verify 1 requires a client certificate, s_client sends none: server sends fatal certificate_required, encrypted, after the client Finished"
+    scenario tls13_client_rejects_server_cert openssl TLS1.3 failed    client 48 false \
+        "TLS 1.3, s_client -verify_return_error -CAfile caB rejects the server cert issued by CA A: client sends fatal unknown_ca instead of its Finished, in the clear (OpenSSL switches its write keys only when it sends its own flight)"
+    scenario tls13_hello_retry             openssl  TLS1.3  established client 0 true \
+        "TLS 1.3, s_server -groups P-256, s_client -groups X25519:P-256 sends an X25519 key share: HelloRetryRequest, second ClientHello with P-256, success, close_notify both ways"
+    scenario tls12_resumption_ticket       openssl  TLS1.2  established client 0 true \
+        "two TLS 1.2 connections: a full handshake issuing a session ticket (s_client -sess_out), then an abbreviated handshake resuming it (s_client -sess_in): ServerHello, ChangeCipherSpec, Finished"
+    scenario tls13_resumption_psk          openssl  TLS1.3  established client 0 true \
+        "two TLS 1.3 connections: a full handshake whose NewSessionTicket s_client saves (-sess_out), then a PSK resumption (-sess_in): the ServerHello carries pre_shared_key"
+    scenario renegotiation_client_cert     openssl  TLS1.2  established client 0 true \
+        "TLS 1.2 success without client authentication, then s_server 'R': a server-initiated renegotiation (HelloRequest) whose CertificateRequest the client answers with a cert from CA A; encrypted inside the first session"
+    scenario smtp_starttls                 python   TLS1.3  established client 0 true \
+        "SMTP on port 4433: greeting, EHLO, STARTTLS, 220, then TLS 1.3 (Python ssl server, s_client -starttls smtp), EHLO and QUIT over TLS; the client sends close_notify on the 221 reply, then the server"
 
     {
         printf 'name\tstack\ttls_version\texpected_outcome\texpected_alert_sender\texpected_alert_code\texpected_alert_encrypted\tdescription\n'

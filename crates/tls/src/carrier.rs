@@ -110,9 +110,15 @@ impl Carrier {
                 _ => "smtp",
             });
         }
-        // IMAP: `<tag> STARTTLS`.
+        // IMAP: `<tag> STARTTLS`. Not after a numeric-reply greeting: there `250 STARTTLS` is an
+        // SMTP server advertising the extension, in a segment of its own.
         if let Some(sp) = line.iter().position(|&b| b == b' ') {
-            if sp > 0 && line[sp + 1..].eq_ignore_ascii_case(b"STARTTLS") {
+            let numeric_reply = sp == 3 && line[..3].iter().all(u8::is_ascii_digit);
+            if sp > 0
+                && !numeric_reply
+                && self.greeting.is_none()
+                && line[sp + 1..].eq_ignore_ascii_case(b"STARTTLS")
+            {
                 return Some("imap");
             }
         }
@@ -180,5 +186,13 @@ mod tests {
         assert_eq!(upgrade(&[b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]), None);
         assert_eq!(upgrade(&[b"220 mx\r\n", b"EHLO me\r\n", b"QUIT\r\n"]), None);
         assert_eq!(upgrade(&[b"STARTTLSX\r\n"]), None);
+        // An SMTP server's EHLO reply, one line a segment: the extension, not an upgrade.
+        let smtp: &[&[u8]] = &[
+            b"220 mx\r\n",
+            b"EHLO me\r\n",
+            b"250-mx\r\n",
+            b"250 STARTTLS\r\n",
+        ];
+        assert_eq!(upgrade(smtp), None);
     }
 }
