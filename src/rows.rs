@@ -225,6 +225,11 @@ impl StreamHandler for TlsHandler {
         let (client_ip, client_port) = endpoint(cep);
         let (server_ip, server_port) = endpoint(sep);
         for a in &c.alerts {
+            let hs = c
+                .handshakes
+                .iter()
+                .find(|h| Some(h.index) == a.handshake_index);
+            let reading = diagnosis::read_encrypted_alert(a, hs);
             self.alerts.push(AlertRow {
                 capture: self.capture.clone(),
                 frame: a.at.frame,
@@ -239,6 +244,8 @@ impl StreamHandler for TlsHandler {
                 record_length: a.record_length,
                 encrypted: a.encrypted,
                 inferred: a.inferred,
+                size_matches: reading.size_matches,
+                likely: reading.likely,
                 level: a.level.map(|l| l.0),
                 code: a.code.map(|c| c.value()),
                 name: a.name(),

@@ -365,3 +365,38 @@ fn certificate_chains_match_tshark() {
         failures.join("\n")
     );
 }
+
+/// Encrypted alerts of TLS 1.2 and earlier in the corpus: where the negotiated suite's record
+/// protection is known, the record is one encrypted alert's size (docs/tls-outcome.md) in all
+/// but the listed records, which are not single alerts.
+#[test]
+fn encrypted_alert_sizes_in_the_corpus() {
+    // (capture, record length): records of content type alert that hold more than one alert.
+    let not_single: &[(&str, u16)] = &[
+        ("zeek__zeek/testing/btest/Traces/tls/pop3-starttls.pcap", 32),
+        ("arkime__arkime/tests/pcap/ldap-ssl.pcap", 224),
+        ("arkime__arkime/tests/pcap/ldap-ssl.pcap", 192),
+    ];
+    let (mut matched, mut listed) = (0, 0);
+    for capture in corpus_files() {
+        let rows = scan_corpus_file(&capture);
+        for a in rows.alerts.iter().filter(|a| a.encrypted && !a.inferred) {
+            match a.size_matches {
+                Some(true) => matched += 1,
+                Some(false) => {
+                    assert!(
+                        not_single.contains(&(capture.as_str(), a.record_length)),
+                        "{capture} frame {}: {} bytes is not one encrypted alert",
+                        a.frame,
+                        a.record_length
+                    );
+                    assert_eq!(a.likely, None);
+                    listed += 1;
+                }
+                None => {}
+            }
+        }
+    }
+    assert_eq!(listed, not_single.len());
+    assert_eq!(matched, 71, "encrypted alerts of the expected size");
+}

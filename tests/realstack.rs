@@ -236,6 +236,25 @@ fn success_with_close_notify() {
         .iter()
         .all(|a| a.encrypted && a.code.is_none() && a.level.is_none()));
     assert!(!rows.alerts.is_empty());
+    // Both close_notify records are one encrypted alert's size under the negotiated suite, and
+    // come after the handshake: read as close_notify, never given a code.
+    for name in [
+        "success_close_notify",
+        "client_cert_accepted",
+        "gnutls_server_success",
+    ] {
+        let rows = scan(name);
+        let suite = rows.handshakes[0].cipher_suite.clone();
+        assert!(!rows.alerts.is_empty(), "{name}");
+        for a in &rows.alerts {
+            assert_eq!(
+                (a.size_matches, a.likely, a.code),
+                (Some(true), Some("close_notify"), None),
+                "{name}: {} bytes under {suite:?}",
+                a.record_length
+            );
+        }
+    }
 }
 
 #[test]

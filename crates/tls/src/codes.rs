@@ -229,11 +229,122 @@ impl CipherSuite {
             _ => 16,
         }
     }
+
+    /// How a TLS 1.2-or-earlier record is protected under this suite, read from its IANA name;
+    /// `None` for unknown suites and TLS 1.3 ones.
+    pub fn protection(self) -> Option<Protection> {
+        let name = self.name()?;
+        if !name.contains("_WITH_") {
+            return None; // TLS 1.3 suites name no key exchange
+        }
+        let cipher = name.split("_WITH_").nth(1)?;
+        if cipher.contains("CHACHA20_POLY1305") {
+            return Some(Protection::Aead {
+                explicit_nonce: 0,
+                tag: 16,
+            });
+        }
+        if cipher.contains("_GCM") || cipher.contains("_CCM") {
+            let tag = if cipher.contains("_CCM_8") { 8 } else { 16 };
+            return Some(Protection::Aead {
+                explicit_nonce: 8,
+                tag,
+            });
+        }
+        let mac = if cipher.ends_with("_SHA384") {
+            48
+        } else if cipher.ends_with("_SHA256") {
+            32
+        } else if cipher.ends_with("_SHA") {
+            20
+        } else if cipher.ends_with("_MD5") {
+            16
+        } else {
+            return None;
+        };
+        if cipher.contains("_CBC") {
+            let block = if cipher.starts_with("AES")
+                || cipher.starts_with("CAMELLIA")
+                || cipher.starts_with("ARIA")
+                || cipher.starts_with("SEED")
+            {
+                16
+            } else {
+                8 // 3DES, DES, IDEA, RC2
+            };
+            return Some(Protection::Cbc { block, mac });
+        }
+        // RC4 and NULL: a stream cipher (or none) and a MAC.
+        Some(Protection::Stream { mac })
+    }
+}
+
+/// Record protection of a TLS 1.2-or-earlier cipher suite: what an encrypted record adds to
+/// its content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protection {
+    /// AES-GCM/CCM (8-byte explicit nonce) or ChaCha20-Poly1305 (none), then the tag.
+    Aead { explicit_nonce: usize, tag: usize },
+    /// Block cipher: IV (TLS 1.1 and later), content, MAC, padding to the block.
+    Cbc { block: usize, mac: usize },
+    /// RC4 or NULL: content and MAC.
+    Stream { mac: usize },
+}
+
+impl Protection {
+    /// The length of a record carrying `content` bytes, with the least padding (what OpenSSL,
+    /// GnuTLS and the others send). `explicit_iv`: TLS 1.1 and later; `encrypt_then_mac`: RFC 7366
+    /// negotiated.
+    pub fn record_len(self, content: usize, explicit_iv: bool, encrypt_then_mac: bool) -> usize {
+        match self {
+            Protection::Aead {
+                explicit_nonce,
+                tag,
+            } => explicit_nonce + content + tag,
+            Protection::Stream { mac } => content + mac,
+            Protection::Cbc { block, mac } => {
+                let iv = if explicit_iv { block } else { 0 };
+                let padded = |n: usize| (n + 1).div_ceil(block) * block; // + padding-length byte
+                if encrypt_then_mac {
+                    iv + padded(content) + mac
+                } else {
+                    iv + padded(content + mac)
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encrypted_alert_sizes_per_suite() {
+        let len = |suite: u16, v12: bool| {
+            CipherSuite(suite)
+                .protection()
+                .unwrap()
+                .record_len(2, v12, false)
+        };
+        assert_eq!(len(0xc02f, true), 26); // ECDHE_RSA_WITH_AES_128_GCM_SHA256: 8 + 2 + 16
+        assert_eq!(len(0xcca8, true), 18); // ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+        assert_eq!(len(0xc0a0, true), 18); // RSA_WITH_AES_128_CCM_8: 8 + 2 + 8
+        assert_eq!(len(0x002f, true), 48); // RSA_WITH_AES_128_CBC_SHA: 16 + pad(2 + 20 + 1)
+        assert_eq!(len(0x002f, false), 32); // the same in TLS 1.0: no explicit IV
+        assert_eq!(len(0x003c, true), 64); // RSA_WITH_AES_128_CBC_SHA256: 16 + pad(2 + 32 + 1)
+        assert_eq!(len(0xc030, true), 26); // AES_256_GCM_SHA384
+        assert_eq!(len(0x000a, false), 24); // RSA_WITH_3DES_EDE_CBC_SHA, TLS 1.0: pad8(23)
+        assert_eq!(len(0x0005, false), 22); // RSA_WITH_RC4_128_SHA: 2 + 20
+        assert_eq!(len(0x0004, false), 18); // RSA_WITH_RC4_128_MD5
+        let etm = CipherSuite(0x002f)
+            .protection()
+            .unwrap()
+            .record_len(2, true, true);
+        assert_eq!(etm, 16 + 16 + 20); // IV, padded content, then the MAC
+        assert_eq!(CipherSuite(0x1301).protection(), None);
+        assert_eq!(CipherSuite(0x9999).protection(), None);
+    }
 
     #[test]
     fn alert_table_is_the_whole_registry() {

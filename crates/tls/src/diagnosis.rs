@@ -1,8 +1,9 @@
 //! Why a handshake ended as it did, in one line a support engineer can act on.
 
-use crate::codes::HandshakeType;
+use crate::codes::{CipherSuite, HandshakeType, Version};
 use crate::conn::{Alert, Handshake, Outcome, Role};
 use crate::der;
+use crate::messages::ext;
 
 /// Whether the issuer of the client's certificate is among the CA names the server's
 /// CertificateRequest listed. `None` when there is no client certificate, no request, or the
@@ -151,5 +152,52 @@ pub fn cause(hs: &Handshake) -> Option<String> {
                 format!("the capture ends before the handshake finished (client sent {c}, server sent {s})")
             })
         }
+    }
+}
+
+/// What the bytes allow saying about an encrypted alert (its level and code stay unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncryptedAlertReading {
+    /// The record is exactly one encrypted 2-byte alert under the negotiated suite (TLS 1.2 and
+    /// earlier; always true for an inferred TLS 1.3 alert, which is found by that size).
+    pub size_matches: Option<bool>,
+    /// `close_notify` when sent after the handshake was established (how sessions end),
+    /// `fatal` when sent before it (an alert in mid-handshake ends it). `None` when the size
+    /// says it is not a single alert.
+    pub likely: Option<&'static str>,
+}
+
+/// Reads an encrypted alert from its size and its place in handshake `hs`.
+pub fn read_encrypted_alert(alert: &Alert, hs: Option<&Handshake>) -> EncryptedAlertReading {
+    if !alert.encrypted {
+        return EncryptedAlertReading::default();
+    }
+    let size_matches = if alert.inferred {
+        Some(true)
+    } else {
+        hs.and_then(|hs| {
+            let protection = CipherSuite(hs.cipher_suite?).protection()?;
+            let version = hs.version?;
+            let extension = |e: u16| {
+                let client = hs.client_hello.as_ref()?.1.extensions.contains(&e);
+                let server = hs.server_hello.as_ref()?.1.extensions.contains(&e);
+                Some(client && server)
+            };
+            let etm = extension(ext::ENCRYPT_THEN_MAC).unwrap_or(false);
+            let expected = protection.record_len(2, version >= Version::TLS11, etm);
+            Some(usize::from(alert.record_length) == expected)
+        })
+    };
+    let established_before = hs
+        .and_then(|hs| hs.established)
+        .is_some_and(|e| e.frame <= alert.at.frame);
+    let likely = match (size_matches, established_before) {
+        (Some(false), _) => None,
+        (_, true) => Some("close_notify"),
+        (_, false) => Some("fatal"),
+    };
+    EncryptedAlertReading {
+        size_matches,
+        likely,
     }
 }
