@@ -8,6 +8,7 @@ use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
 use tlscap_output::{AlertRow, CertificateRow, HandshakeRow};
+use tlscap_tls::carrier::Plaintext;
 use tlscap_tls::fingerprint::hex;
 use tlscap_tls::messages::{ext, SCSV_RENEGOTIATION};
 use tlscap_tls::x509::{parse_certificate_info, CertificateInfo};
@@ -117,6 +118,63 @@ impl TlsHandler {
     }
 }
 
+/// Ports where a client expects TLS from the first byte (IANA's "over TLS" services and the
+/// usual alternates).
+const TLS_PORTS: [u16; 20] = [
+    443, 465, 563, 636, 853, 989, 990, 992, 993, 994, 995, 3269, 4433, 5061, 5223, 5986, 6697,
+    8443, 8883, 9443,
+];
+
+/// A connection to a TLS port that carried no TLS at all, because its client spoke plain HTTP:
+/// a row of its own (`outcome` = `not_tls`), since no handshake ever started.
+fn not_tls_row(capture: &Arc<str>, tls: &Connection, info: &FlowInfo) -> Option<HandshakeRow> {
+    if tls.is_tls() {
+        return None;
+    }
+    let http_client = [Side::A, Side::B]
+        .into_iter()
+        .find(|&s| tls.first_plaintext(s) == Some(Plaintext::HttpRequest));
+    let client = info.syn_from.map(side).or(http_client)?;
+    let (client, cep, sep) = orient(Some(client), info);
+    let client_spoke = tls.first_plaintext(client)?;
+    if client_spoke != Plaintext::HttpRequest || !TLS_PORTS.contains(&sep.port) {
+        return None;
+    }
+    let server_spoke = tls.first_plaintext(client.other());
+    let (ci, si) = (client as usize, client.other() as usize);
+    Some(HandshakeRow {
+        capture: capture.clone(),
+        client_ip: Some(cep.ip),
+        client_port: Some(cep.port),
+        server_ip: Some(sep.ip),
+        server_port: Some(sep.port),
+        vlan: info.vlan,
+        tunnel: info.tunnel.map(|t| t.kind.name()),
+        tunnel_src: info.tunnel.map(|t| t.outer_src),
+        tunnel_dst: info.tunnel.map(|t| t.outer_dst),
+        tunnel_id: info.tunnel.and_then(|t| t.id),
+        ts_us: us(info.first.ts_ns),
+        outcome: "not_tls",
+        cause: Some(format!(
+            "plain HTTP sent to a TLS port ({}): the client never started a TLS handshake{}",
+            sep.port,
+            match server_spoke {
+                Some(p) => format!("; the server answered with {}", p.stage()),
+                None => String::new(),
+            }
+        )),
+        client_stage: Some(client_spoke.stage()),
+        server_stage: server_spoke.map(Plaintext::stage),
+        syn_seen: info.syn_from.is_some(),
+        client_missing_bytes: info.stats[ci].missing_bytes,
+        server_missing_bytes: info.stats[si].missing_bytes,
+        retransmissions: info.stats[0].retransmitted + info.stats[1].retransmitted,
+        out_of_order: info.stats[0].out_of_order + info.stats[1].out_of_order,
+        truncated_packets: info.stats[0].truncated + info.stats[1].truncated,
+        ..HandshakeRow::default()
+    })
+}
+
 fn certificate_row(
     capture: &Arc<str>,
     cert: &CertSummary,
@@ -218,6 +276,9 @@ impl StreamHandler for TlsHandler {
         };
         c.tls.finish(&mut sink);
         if c.handshakes.is_empty() && c.alerts.is_empty() {
+            if let Some(row) = not_tls_row(&self.capture, &c.tls, info) {
+                self.handshakes.push(row);
+            }
             return;
         }
         let (client, cep, sep) = orient(c.tls.client(), info);

@@ -72,6 +72,9 @@ impl Summary {
         for o in ["established", "failed", "incomplete"] {
             let _ = write!(s, "  {o} {}", self.outcomes.get(o).copied().unwrap_or(0));
         }
+        if let Some(n) = self.outcomes.get("not_tls") {
+            let _ = write!(s, "  not TLS {n}");
+        }
         s.push('\n');
         if !self.alerts.is_empty() {
             let mut top: Vec<_> = self.alerts.iter().collect();

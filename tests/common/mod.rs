@@ -42,3 +42,78 @@ pub fn scan_corpus_file(rel: &str) -> CaptureRows {
         },
     )
 }
+
+/// One TCP connection as a pcap (Ethernet/IPv4, microsecond stamps 1 ms apart), from a list of
+/// (from_client, TCP flags as "S", "SA", "A", "PA", "FA", "R", payload). Sequence and
+/// acknowledgement numbers follow the payloads. Client 10.0.0.1:50000, server 10.0.0.2:`port`.
+pub fn tcp_pcap(port: u16, packets: &[(bool, &str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 4, 0]);
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+    let (mut cseq, mut sseq) = (1000u32, 5000u32);
+    for (i, (from_client, flags, payload)) in packets.iter().enumerate() {
+        let (src, dst, sport, dport) = if *from_client {
+            ([10, 0, 0, 1], [10, 0, 0, 2], 50000, port)
+        } else {
+            ([10, 0, 0, 2], [10, 0, 0, 1], port, 50000)
+        };
+        let (seq, ack) = if *from_client {
+            (cseq, sseq)
+        } else {
+            (sseq, cseq)
+        };
+        let mut b = etherparse::PacketBuilder::ethernet2([2; 6], [4; 6])
+            .ipv4(src, dst, 64)
+            .tcp(sport, dport, seq, 65535);
+        for f in flags.chars() {
+            b = match f {
+                'S' => b.syn(),
+                'A' => b.ack(ack),
+                'P' => b.psh(),
+                'F' => b.fin(),
+                'R' => b.rst(),
+                _ => panic!("flag {f}"),
+            };
+        }
+        let mut frame = Vec::new();
+        b.write(&mut frame, payload).unwrap();
+        let advance = payload.len() as u32 + u32::from(flags.contains('S') || flags.contains('F'));
+        if *from_client {
+            cseq = cseq.wrapping_add(advance);
+        } else {
+            sseq = sseq.wrapping_add(advance);
+        }
+        out.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        out.extend_from_slice(&(i as u32 * 1000).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+/// A TLS 1.2 ClientHello record with SNI `example.test` and no other extension.
+pub fn client_hello_record() -> Vec<u8> {
+    let sni = b"example.test";
+    let mut ext = vec![0, 0];
+    let list_len = 3 + sni.len();
+    ext.extend_from_slice(&((list_len + 2) as u16).to_be_bytes());
+    ext.extend_from_slice(&(list_len as u16).to_be_bytes());
+    ext.push(0);
+    ext.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+    ext.extend_from_slice(sni);
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[0x11; 32]);
+    body.push(0);
+    body.extend_from_slice(&[0, 4, 0xc0, 0x2f, 0x00, 0x2f, 1, 0]);
+    body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+    body.extend_from_slice(&ext);
+    let mut hs = vec![1, 0, (body.len() >> 8) as u8, body.len() as u8];
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 1, (hs.len() >> 8) as u8, hs.len() as u8];
+    rec.extend_from_slice(&hs);
+    rec
+}

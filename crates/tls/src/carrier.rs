@@ -4,9 +4,58 @@
 //! Only the upgrade request itself names the protocol, with the server's greeting to tell apart
 //! the protocols that share a command (a bare `STARTTLS` line is SMTP, NNTP or IRC).
 
+/// What a side said in plaintext first, when it is recognisable: it tells a port that does not
+/// speak TLS (a server answering HTTP) or a client that does not (plain HTTP to a TLS port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plaintext {
+    HttpRequest,
+    HttpResponse,
+    Other,
+}
+
+impl Plaintext {
+    fn of(data: &[u8]) -> Plaintext {
+        const METHODS: [&[u8]; 9] = [
+            b"GET ",
+            b"POST ",
+            b"HEAD ",
+            b"PUT ",
+            b"DELETE ",
+            b"OPTIONS ",
+            b"CONNECT ",
+            b"PATCH ",
+            b"TRACE ",
+        ];
+        if METHODS.iter().any(|m| data.starts_with(m)) {
+            Plaintext::HttpRequest
+        } else if data.starts_with(b"HTTP/1.")
+            || data.starts_with(b"HTTP/2")
+            // HTTP/0.9-style: an error page with no status line (Python's http.server answers a
+            // request line it cannot parse this way).
+            || starts_with_ci(data, b"<!DOCTYPE HTML")
+            || starts_with_ci(data, b"<html")
+        {
+            Plaintext::HttpResponse
+        } else {
+            Plaintext::Other
+        }
+    }
+
+    /// The stage a side reached, as the handshake row names it.
+    pub fn stage(self) -> &'static str {
+        match self {
+            Plaintext::HttpRequest => "plaintext HTTP request",
+            Plaintext::HttpResponse => "plaintext HTTP response",
+            Plaintext::Other => "plaintext",
+        }
+    }
+}
+
 /// What has been seen in plaintext so far, either direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Carrier {
+    /// The first plaintext each side (A, B) sent before any TLS.
+    pub(crate) first: [Option<Plaintext>; 2],
     greeting: Option<Greeting>,
     /// The protocol whose upgrade request was seen.
     pub(crate) upgrade: Option<&'static str>,
@@ -43,6 +92,13 @@ fn first_line(data: &[u8]) -> &[u8] {
 }
 
 impl Carrier {
+    /// A plaintext segment from side `side` (0 = A, 1 = B) before that side sent any TLS.
+    pub(crate) fn plaintext_from(&mut self, side: usize, data: &[u8]) {
+        if !data.is_empty() {
+            self.first[side].get_or_insert_with(|| Plaintext::of(data));
+        }
+    }
+
     /// One plaintext segment (not a TLS record) from either side, before any TLS was seen.
     pub(crate) fn observe(&mut self, data: &[u8]) {
         if self.upgrade.is_some() || data.is_empty() {
@@ -179,6 +235,18 @@ mod tests {
         let mut ssl_request = vec![32, 0, 0, 1, 0x05, 0xae, 0xff, 0x01];
         ssl_request.resize(36, 0);
         assert_eq!(upgrade(&[greeting, &ssl_request]), Some("mysql"));
+    }
+
+    #[test]
+    fn first_plaintext_per_side() {
+        let mut c = Carrier::default();
+        c.plaintext_from(0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        c.plaintext_from(1, b"HTTP/1.1 400 Bad Request\r\n");
+        c.plaintext_from(0, b"SSH-2.0-x\r\n");
+        assert_eq!(
+            c.first,
+            [Some(Plaintext::HttpRequest), Some(Plaintext::HttpResponse)]
+        );
     }
 
     #[test]

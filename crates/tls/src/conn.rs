@@ -7,7 +7,7 @@
 //! record body of at most [`MAX_RECORD_LEN`] bytes (never for application data, which is
 //! skipped by length), and one partial handshake message of at most [`MAX_MESSAGE_LEN`].
 
-use crate::carrier::Carrier;
+use crate::carrier::{Carrier, Plaintext};
 use crate::codes::{AlertCode, AlertLevel, CipherSuite, ContentType, HandshakeType, Version};
 use crate::messages::{
     self, CertSummary, CertificateRequest, ClientHello, HelloFormat, ParseError, ServerHello,
@@ -437,6 +437,11 @@ impl Connection {
         self.client
     }
 
+    /// What `side` sent first in plaintext, before any TLS (HTTP request or response, other).
+    pub fn first_plaintext(&self, side: Side) -> Option<Plaintext> {
+        self.carrier.first[side.i()]
+    }
+
     /// The plaintext protocol that upgraded to TLS (`smtp`, `imap`, `pop3`, `ftp`, `xmpp`,
     /// `ldap`, `postgresql`, `mysql`, `nntp`, `irc`), when its upgrade request was seen.
     pub fn starttls(&self) -> Option<&'static str> {
@@ -479,6 +484,9 @@ impl Connection {
                     return;
                 }
                 if !self.probe(side, &head[..have]) {
+                    if !self.dirs[d].ever_locked {
+                        self.carrier.plaintext_from(d, data);
+                    }
                     if !self.is_tls() {
                         self.carrier.observe(data);
                     }
@@ -692,6 +700,15 @@ impl Connection {
 
     fn finalize(&mut self, mut hs: Handshake, sink: &mut impl Sink) {
         hs.client = hs.client.or(self.client);
+        // A side that never sent TLS but answered in plaintext (a server speaking HTTP on the
+        // port the client expected TLS on) reached that stage.
+        for (i, dir) in self.dirs.iter().enumerate() {
+            if let (false, Some(p), None) =
+                (dir.ever_locked, self.carrier.first[i], hs.progress[i].stage)
+            {
+                hs.progress[i].stage = Some(p.stage());
+            }
+        }
         let tls13 = hs.version.is_some_and(Version::is_tls13);
         if let Some(a) = hs.fatal.clone() {
             hs.outcome = Outcome::Failed;

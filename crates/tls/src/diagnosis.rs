@@ -128,6 +128,23 @@ pub fn cause(hs: &Handshake) -> Option<String> {
     if let Some(a) = &hs.decided_by {
         return Some(alert_cause(hs, a));
     }
+    // The server never spoke TLS: the client's ClientHello went to a plaintext service.
+    let server_plaintext = stage(hs, Some(Role::Server)).filter(|s| s.starts_with("plaintext"));
+    if let (Some(what), true, false) = (
+        server_plaintext,
+        hs.server_hello.is_none(),
+        hs.outcome == Outcome::Established,
+    ) {
+        let what = what.trim_start_matches("plaintext").trim();
+        let answer = if what.is_empty() {
+            "in plaintext".to_string()
+        } else {
+            format!("with a plaintext {what}")
+        };
+        return Some(format!(
+            "the server does not speak TLS on this port: it answered the ClientHello {answer}"
+        ));
+    }
     match hs.outcome {
         Outcome::Established => None,
         Outcome::Failed => {

@@ -9,7 +9,7 @@
 
 #![forbid(unsafe_code)]
 
-mod carrier;
+pub mod carrier;
 mod cipher_names;
 pub mod codes;
 mod conn;
