@@ -10,6 +10,7 @@ use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, 
 use tlscap_output::{AlertRow, CertificateRow, HandshakeRow};
 use tlscap_tls::carrier::Plaintext;
 use tlscap_tls::fingerprint::hex;
+use tlscap_tls::messages::ServerKex;
 use tlscap_tls::messages::{ext, SCSV_RENEGOTIATION};
 use tlscap_tls::x509::{parse_certificate_info, CertificateInfo};
 use tlscap_tls::{
@@ -116,6 +117,29 @@ impl TlsHandler {
             let _ = tx.send(Rows::Certificates(std::mem::take(&mut self.certificates)));
         }
     }
+}
+
+/// A side's plaintext handshake messages in order, the hellos (which the connection keeps
+/// apart) first.
+fn message_names(hs: &Handshake, role: Role) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    match role {
+        Role::Client => {
+            names.extend(hs.client_hello.as_ref().map(|_| "ClientHello"));
+            names.extend(hs.retry_client_hello.map(|_| "ClientHello"));
+        }
+        Role::Server => {
+            names.extend(hs.hello_retry.map(|_| "HelloRetryRequest"));
+            names.extend(hs.server_hello.as_ref().map(|_| "ServerHello"));
+        }
+    }
+    let listed = hs.progress_of(role).map_or(&[][..], |p| &p.messages[..]);
+    names.extend(
+        listed
+            .iter()
+            .map(|t| t.name().unwrap_or("unknown handshake message")),
+    );
+    names
 }
 
 /// Ports where a client expects TLS from the first byte (IANA's "over TLS" services and the
@@ -439,6 +463,16 @@ fn handshake_row(
             .map(|h| hex(&h.session_id)),
         server_extensions: sh.map(|h| h.extensions.clone()).unwrap_or_default(),
         server_key_share_group: sh.and_then(|h| h.key_share_group),
+        server_kex_group: match hs.server_kex {
+            Some(ServerKex::Ecdhe { group }) => Some(group),
+            _ => None,
+        },
+        server_dh_bits: match hs.server_kex {
+            Some(ServerKex::Dhe { prime_bits }) => Some(prime_bits),
+            _ => None,
+        },
+        client_messages: message_names(hs, Role::Client),
+        server_messages: message_names(hs, Role::Server),
         extended_master_secret: both(ext::EXTENDED_MASTER_SECRET),
         encrypt_then_mac: both(ext::ENCRYPT_THEN_MAC),
         secure_renegotiation: sh12.zip(hello).map(|(s, c)| {

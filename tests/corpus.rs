@@ -400,3 +400,27 @@ fn encrypted_alert_sizes_in_the_corpus() {
     assert_eq!(listed, not_single.len());
     assert_eq!(matched, 71, "encrypted alerts of the expected size");
 }
+
+/// The plaintext handshake messages each side sent, in order, and the ServerKeyExchange's
+/// parameters (the values tshark shows for these captures).
+#[test]
+fn handshake_messages_and_key_exchange_in_the_corpus() {
+    let rows = scan_corpus_file("zeek__zeek/testing/btest/Traces/tls/ocsp-stapling.pcap");
+    let h = &rows.handshakes[0];
+    assert_eq!(h.client_messages, ["ClientHello", "ClientKeyExchange"]);
+    assert_eq!(
+        h.server_messages,
+        [
+            "ServerHello",
+            "Certificate",
+            "CertificateStatus",
+            "ServerKeyExchange",
+            "ServerHelloDone"
+        ]
+    );
+    assert_eq!((h.server_kex_group, h.server_dh_bits), (Some(24), None)); // secp384r1
+    let rows = scan_corpus_file("zeek__zeek/testing/btest/Traces/tls/dhe.pcap");
+    let h = &rows.handshakes[0];
+    assert_eq!((h.server_kex_group, h.server_dh_bits), (None, Some(1024)));
+    assert_eq!(h.server_messages.last(), Some(&"NewSessionTicket"));
+}

@@ -394,6 +394,7 @@ fn resumption_is_true_only_when_the_server_accepts() {
             // Abbreviated: no certificate is sent again.
             assert_eq!(resumed.server_cert_count, None, "{name}");
             assert!(full.server_cert_count.is_some(), "{name}");
+            assert_eq!(resumed.server_messages, ["ServerHello"], "{name}");
         } else {
             assert_eq!(resumed.psk_offered, Some(true), "{name}");
             assert_eq!(full.psk_offered, Some(false), "{name}");
@@ -481,4 +482,25 @@ fn certificates_of_the_test_pki() {
         h.cert_request_ca_names,
         ["CN=tlscap test caA, O=tlscap test"]
     );
+    assert_eq!(
+        h.client_messages,
+        [
+            "ClientHello",
+            "Certificate",
+            "ClientKeyExchange",
+            "CertificateVerify"
+        ]
+    );
+    assert_eq!(
+        h.server_messages,
+        [
+            "ServerHello",
+            "Certificate",
+            "ServerKeyExchange",
+            "CertificateRequest",
+            "ServerHelloDone",
+            "NewSessionTicket"
+        ]
+    );
+    assert_eq!(h.server_kex_group, Some(29)); // x25519
 }

@@ -65,6 +65,10 @@ pub struct HandshakeRow {
     pub server_session_id: Option<String>,
     pub server_extensions: Vec<u16>,
     pub server_key_share_group: Option<u16>,
+    pub server_kex_group: Option<u16>,
+    pub server_dh_bits: Option<u32>,
+    pub client_messages: Vec<&'static str>,
+    pub server_messages: Vec<&'static str>,
     pub extended_master_secret: Option<bool>,
     pub encrypt_then_mac: Option<bool>,
     pub secure_renegotiation: Option<bool>,
@@ -420,6 +424,24 @@ pub fn handshake_batch(rows: &[HandshakeRow]) -> RecordBatch {
             "server_key_share_group",
             true,
             r.iter().map(|x| x.server_key_share_group.map(i32::from)),
+        ),
+        i32c(
+            "server_kex_group",
+            true,
+            r.iter().map(|x| x.server_kex_group.map(i32::from)),
+        ),
+        i32c(
+            "server_dh_bits",
+            true,
+            r.iter().map(|x| x.server_dh_bits.map(|b| b as i32)),
+        ),
+        list_utf8(
+            "client_messages",
+            r.iter().map(|x| x.client_messages.as_slice()),
+        ),
+        list_utf8(
+            "server_messages",
+            r.iter().map(|x| x.server_messages.as_slice()),
         ),
         boolc(
             "extended_master_secret",

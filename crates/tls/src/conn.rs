@@ -152,7 +152,13 @@ pub struct SideProgress {
     pub ccs: bool,
     pub finished: bool,
     pub app_data: bool,
+    /// Plaintext handshake messages after the hellos, in the order sent (at most
+    /// [`MAX_LISTED_MESSAGES`]): NewSessionTicket, CertificateStatus, CertificateVerify ...
+    pub messages: Vec<HandshakeType>,
 }
+
+/// Messages listed per side and handshake; a longer run of plaintext messages is cut.
+pub const MAX_LISTED_MESSAGES: usize = 32;
 
 impl SideProgress {
     pub fn sent(&self, t: HandshakeType) -> bool {
@@ -181,6 +187,8 @@ pub struct Handshake {
     /// `Some(empty)` when the client answered a CertificateRequest with no certificate.
     pub client_chain: Option<Vec<CertSummary>>,
     pub cert_request: Option<CertificateRequest>,
+    /// The key exchange parameters of the server's ServerKeyExchange (TLS 1.2 and earlier).
+    pub server_kex: Option<messages::ServerKex>,
     pub renegotiation: Option<Renegotiation>,
     /// The side whose record started a renegotiation.
     pub initiator: Option<Side>,
@@ -216,6 +224,7 @@ impl Handshake {
             server_chain: Vec::new(),
             client_chain: None,
             cert_request: None,
+            server_kex: None,
             renegotiation: None,
             initiator: None,
             progress: Default::default(),
@@ -1054,13 +1063,20 @@ impl Connection {
         }
         let role = self.role(side);
         let version = self.version.unwrap_or(Version::TLS12);
+        let cipher = self.cipher;
         let hs = self.handshake(at);
         let p = &mut hs.progress[side.i()];
         if t.0 < 64 {
             p.sent |= 1 << t.0;
         }
+        if p.messages.len() < MAX_LISTED_MESSAGES {
+            p.messages.push(t);
+        }
         p.stage = Some(t.name().unwrap_or("unknown handshake message"));
         match t {
+            HandshakeType::SERVER_KEY_EXCHANGE => {
+                hs.server_kex = messages::server_key_exchange(body, cipher);
+            }
             HandshakeType::CERTIFICATE => match messages::parse_certificate(body) {
                 Ok(chain) if role == Some(Role::Client) => hs.client_chain = Some(chain),
                 Ok(chain) => hs.server_chain = chain,

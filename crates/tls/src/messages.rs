@@ -467,9 +467,62 @@ pub fn parse_certificate_request(body: &[u8], version: Version) -> Result<Certif
     })
 }
 
+/// The key exchange a ServerKeyExchange carries, as far as the row needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerKex {
+    /// ECDHE with a named group (RFC 8422 `named_curve`).
+    Ecdhe { group: u16 },
+    /// Finite-field DHE: the prime's size.
+    Dhe { prime_bits: u32 },
+}
+
+/// Reads the parameters' head of a ServerKeyExchange under cipher suite `suite`: the named group
+/// of ECDHE, the prime size of DHE. `None` for other key exchanges or bodies that do not parse.
+pub fn server_key_exchange(body: &[u8], suite: Option<u16>) -> Option<ServerKex> {
+    let name = crate::codes::CipherSuite(suite?).name()?;
+    let mut c = Cursor::new(body, "truncated ServerKeyExchange");
+    if name.contains("_ECDHE_") {
+        if c.u8().ok()? != 3 {
+            return None; // explicit curves: deprecated, not named
+        }
+        return Some(ServerKex::Ecdhe {
+            group: c.u16().ok()?,
+        });
+    }
+    if name.contains("_DHE_") || name.contains("_DH_anon_") {
+        let p = c.vec16().ok()?.rest();
+        let p = &p[p.iter().take_while(|&&b| b == 0).count()..];
+        let bits = p
+            .first()
+            .map_or(0, |f| 8 * p.len() as u32 - f.leading_zeros());
+        return Some(ServerKex::Dhe { prime_bits: bits });
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_key_exchange_parameters() {
+        // ECDHE_RSA with secp256r1 (23), then the point and signature (not read).
+        let ecdhe = [3, 0, 23, 65, 4, 1, 2];
+        assert_eq!(
+            server_key_exchange(&ecdhe, Some(0xc02f)),
+            Some(ServerKex::Ecdhe { group: 23 })
+        );
+        // DHE_RSA with a 2048-bit prime (256 bytes, top bit set).
+        let mut dhe = vec![1, 0, 0x80];
+        dhe.extend_from_slice(&[0xff; 255]);
+        assert_eq!(
+            server_key_exchange(&dhe, Some(0x009e)),
+            Some(ServerKex::Dhe { prime_bits: 2048 })
+        );
+        assert_eq!(server_key_exchange(&ecdhe, Some(0x002f)), None); // plain RSA
+        assert_eq!(server_key_exchange(&[3, 0], Some(0xc02f)), None);
+        assert_eq!(server_key_exchange(&ecdhe, None), None);
+    }
 
     pub(crate) fn client_hello_body(sni: &str, alpn: &[&str], versions: &[u16]) -> Vec<u8> {
         let mut b = vec![0x03, 0x03];
