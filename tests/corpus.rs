@@ -286,6 +286,12 @@ fn starttls_carriers_in_the_corpus() {
         ("arkime__arkime/tests/pcap/smtp-starttls.pcap", "smtp", 25),
         ("arkime__arkime/tests/pcap/mysql-tls.pcap", "mysql", 3306),
         ("arkime__arkime/tests/pcap/ldap-ssl.pcap", "ldap", 389),
+        // GridFTP control connection: TLS base64-encoded in FTP ADAT lines.
+        (
+            "zeek__zeek/testing/btest/Traces/globus-url-copy.pcap",
+            "ftp-gssapi",
+            2811,
+        ),
     ];
     for capture in corpus_files() {
         let rows = scan_corpus_file(&capture);

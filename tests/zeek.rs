@@ -11,14 +11,7 @@ use common::{corpus_dir, corpus_files, scan_corpus_file};
 use tlscap::CaptureRows;
 
 /// (capture, field, client port, reason). Field `row` is a connection we have no row for.
-const EXCEPTIONS: &[(&str, &str, u16, &str)] = &[(
-    "zeek__zeek/testing/btest/Traces/globus-url-copy.pcap",
-    "row",
-    60108,
-    "not yet read by tlscap: GridFTP's GSI security (RFC 2228 AUTH GSSAPI) carries the TLS \
-     handshake base64-encoded in FTP ADAT commands and 335 replies; Zeek's GridFTP analyser \
-     decodes them",
-)];
+const EXCEPTIONS: &[(&str, &str, u16, &str)] = &[];
 
 fn excepted(capture: &str, field: &str, port: u16) -> bool {
     EXCEPTIONS

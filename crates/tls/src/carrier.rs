@@ -61,6 +61,9 @@ pub(crate) struct Carrier {
     pub(crate) upgrade: Option<&'static str>,
     /// A MySQL server greeting was seen: the client's SSL request comes next.
     mysql_greeting: bool,
+    /// FTP `AUTH GSSAPI` (RFC 2228; GridFTP's GSI): the handshake follows base64-encoded in
+    /// FTP lines, see [`gss_ftp_payload`].
+    pub(crate) gss_ftp: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,6 +109,7 @@ impl Carrier {
         }
         if let Some(p) = self.upgrade_request(data) {
             self.upgrade = Some(p);
+            self.gss_ftp = p == "ftp-gssapi";
             return;
         }
         if self.greeting.is_none() {
@@ -159,6 +163,9 @@ impl Carrier {
         if starts_with_ci(line, b"AUTH TLS") || starts_with_ci(line, b"AUTH SSL") {
             return Some("ftp");
         }
+        if line.eq_ignore_ascii_case(b"AUTH GSSAPI") {
+            return Some("ftp-gssapi");
+        }
         if line.eq_ignore_ascii_case(b"STARTTLS") {
             return Some(match self.greeting {
                 Some(Greeting::Nntp) => "nntp",
@@ -181,6 +188,51 @@ impl Carrier {
         // IRC: `CAP REQ :tls` is not an upgrade; `STARTTLS` alone is (handled above).
         None
     }
+}
+
+/// The protected bytes of one FTP/GSSAPI line: `ADAT`, `ENC`, `MIC`, `CONF` commands and the
+/// `ADAT=` (235, 335) and protected (631-633) replies carry base64; other lines carry none.
+pub(crate) fn gss_ftp_payload(line: &[u8]) -> Option<Vec<u8>> {
+    let line = line.trim_ascii();
+    let b64 = [
+        &b"ADAT "[..],
+        b"ENC ",
+        b"MIC ",
+        b"CONF ",
+        b"335 ADAT=",
+        b"235 ADAT=",
+        b"631 ",
+        b"632 ",
+        b"633 ",
+    ]
+    .iter()
+    .find(|p| starts_with_ci(line, p))
+    .map(|p| &line[p.len()..])?;
+    base64_decode(b64)
+}
+
+/// Standard base64 (RFC 4648), padding optional; `None` on any other byte.
+fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in text {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = acc << 6 | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 fn contains_ci(data: &[u8], needle: &[u8]) -> bool {
@@ -247,6 +299,25 @@ mod tests {
             c.first,
             [Some(Plaintext::HttpRequest), Some(Plaintext::HttpResponse)]
         );
+    }
+
+    #[test]
+    fn gss_ftp_lines() {
+        assert_eq!(
+            upgrade(&[b"220 ftp\r\n", b"AUTH GSSAPI\r\n"]),
+            Some("ftp-gssapi")
+        );
+        assert_eq!(
+            gss_ftp_payload(b"ADAT FgMBAA==\r\n"),
+            Some(vec![0x16, 3, 1, 0])
+        );
+        assert_eq!(
+            gss_ftp_payload(b"335 ADAT=FgMB\r\n"),
+            Some(vec![0x16, 3, 1])
+        );
+        assert_eq!(gss_ftp_payload(b"334 Using authentication type\r\n"), None);
+        assert_eq!(gss_ftp_payload(b"ADAT F*MB\r\n"), None);
+        assert_eq!(base64_decode(b"aGVsbG8"), Some(b"hello".to_vec()));
     }
 
     #[test]

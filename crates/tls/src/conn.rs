@@ -7,7 +7,7 @@
 //! record body of at most [`MAX_RECORD_LEN`] bytes (never for application data, which is
 //! skipped by length), and one partial handshake message of at most [`MAX_MESSAGE_LEN`].
 
-use crate::carrier::{Carrier, Plaintext};
+use crate::carrier::{self, Carrier, Plaintext};
 use crate::codes::{AlertCode, AlertLevel, CipherSuite, ContentType, HandshakeType, Version};
 use crate::messages::{
     self, CertSummary, CertificateRequest, ClientHello, HelloFormat, ParseError, ServerHello,
@@ -416,7 +416,12 @@ pub struct Connection {
     version: Option<Version>,
     cipher: Option<u16>,
     carrier: Carrier,
+    /// FTP/GSSAPI only: each side's line in progress.
+    gss_lines: [Vec<u8>; 2],
 }
+
+/// The longest FTP/GSSAPI line kept: a base64 ADAT of a whole certificate flight.
+const MAX_GSS_LINE: usize = 256 * 1024;
 
 impl Connection {
     /// `client_hint` is the side the transport knows to be the client (the SYN's sender).
@@ -429,6 +434,7 @@ impl Connection {
             version: None,
             cipher: None,
             carrier: Carrier::default(),
+            gss_lines: [Vec::new(), Vec::new()],
         }
     }
 
@@ -451,7 +457,7 @@ impl Connection {
         self.carrier.first[side.i()]
     }
 
-    /// The plaintext protocol that upgraded to TLS (`smtp`, `imap`, `pop3`, `ftp`, `xmpp`,
+    /// The plaintext protocol that upgraded to TLS (`smtp`, `imap`, `pop3`, `ftp`, `ftp-gssapi`, `xmpp`,
     /// `ldap`, `postgresql`, `mysql`, `nntp`, `irc`), when its upgrade request was seen.
     pub fn starttls(&self) -> Option<&'static str> {
         self.carrier.upgrade
@@ -473,7 +479,53 @@ impl Connection {
     }
 
     /// In-order stream bytes from `side`, all from the frame `at`.
-    pub fn on_data(&mut self, side: Side, mut data: &[u8], at: At, sink: &mut impl Sink) {
+    pub fn on_data(&mut self, side: Side, data: &[u8], at: At, sink: &mut impl Sink) {
+        if self.carrier.gss_ftp {
+            self.on_gss_ftp(side, data, at, sink);
+        } else {
+            self.on_records(side, data, at, sink);
+        }
+    }
+
+    /// FTP with GSSAPI security (RFC 2228, GridFTP's GSI): the TLS handshake travels
+    /// base64-encoded in `ADAT` commands and `335`/`235 ADAT=` replies, protected data in `ENC`
+    /// commands and `631`-`633` replies. Lines are gathered (bounded) and their decoded bytes go
+    /// through the record layer, until the handshake is established.
+    fn on_gss_ftp(&mut self, side: Side, data: &[u8], at: At, sink: &mut impl Sink) {
+        let established = self
+            .current
+            .as_ref()
+            .is_some_and(|h| h.established.is_some());
+        if established {
+            return;
+        }
+        let d = side.i();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (part, line_end) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => (&rest[..=i], true),
+                None => (rest, false),
+            };
+            rest = &rest[part.len()..];
+            let line = &mut self.gss_lines[d];
+            if line.len() + part.len() > MAX_GSS_LINE {
+                line.clear();
+                self.handshake(at)
+                    .note("GSSAPI FTP line over the size limit");
+                continue;
+            }
+            line.extend_from_slice(part);
+            if !line_end {
+                continue;
+            }
+            let line = std::mem::take(&mut self.gss_lines[d]);
+            if let Some(decoded) = carrier::gss_ftp_payload(&line) {
+                self.on_records(side, &decoded, at, sink);
+            }
+        }
+    }
+
+    fn on_records(&mut self, side: Side, mut data: &[u8], at: At, sink: &mut impl Sink) {
         let d = side.i();
         match self.dirs[d].framing {
             Framing::Dead => return,
@@ -516,7 +568,7 @@ impl Connection {
                 let (stashed, n) = (dir.header, dir.header_len);
                 dir.header_len = 0;
                 if n > 0 {
-                    self.on_data(side, &stashed[..n], at, sink);
+                    self.on_records(side, &stashed[..n], at, sink);
                 }
             }
             Framing::Records => {}
