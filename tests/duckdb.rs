@@ -69,7 +69,40 @@ fn duckdb_reads_the_corpus_scan() {
         )),
         "0"
     );
-    // Every handshake belongs to a file row, and outcomes are the three documented values.
+    // Certificates: one row per fingerprint, and every chain entry of a handshake has one.
+    let c = out.join("certificates.parquet").display().to_string();
+    let distinct: std::collections::BTreeSet<String> = files
+        .iter()
+        .flat_map(|f| scan_corpus_file(f).certificates)
+        .map(|c| c.sha256)
+        .collect();
+    assert_eq!(
+        duckdb(&format!(
+            "SELECT count(*), count(DISTINCT sha256) FROM '{c}'"
+        )),
+        format!("{}|{}", distinct.len(), distinct.len())
+    );
+    assert_eq!(
+        duckdb(&format!(
+            "SELECT count(*) FROM (SELECT unnest(server_cert_chain || client_cert_chain) AS sha \
+             FROM '{h}') WHERE sha NOT IN (SELECT sha256 FROM '{c}')"
+        )),
+        "0"
+    );
+    // The query a support engineer runs: failed handshakes with their server's leaf certificate.
+    duckdb(&format!(
+        "SELECT h.server_ip, h.cause, c.subject, c.not_after FROM '{h}' h \
+         JOIN '{c}' c ON c.sha256 = h.server_cert_sha256 WHERE h.outcome = 'failed'"
+    ));
+    let cert_types = duckdb(&format!(
+        "SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM '{c}') WHERE column_name IN \
+         ('not_after', 'sans', 'key_bits') ORDER BY 1"
+    ));
+    assert_eq!(
+        cert_types,
+        "key_bits|INTEGER\nnot_after|TIMESTAMP WITH TIME ZONE\nsans|VARCHAR[]"
+    );
+    // Every handshake belongs to a file row, and outcomes are the documented values.
     assert_eq!(
         duckdb(&format!(
             "SELECT count(*) FROM '{h}' WHERE capture NOT IN (SELECT capture FROM '{fl}')"
@@ -78,7 +111,7 @@ fn duckdb_reads_the_corpus_scan() {
     );
     assert_eq!(
         duckdb(&format!(
-            "SELECT count(*) FROM '{h}' WHERE outcome NOT IN ('established', 'failed', 'incomplete')"
+            "SELECT count(*) FROM '{h}' WHERE outcome NOT IN ('established', 'failed', 'incomplete', 'not_tls')"
         )),
         "0"
     );
