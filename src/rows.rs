@@ -119,6 +119,35 @@ impl TlsHandler {
     }
 }
 
+/// The fields every row of a connection shares: where it ran and how well it was captured.
+fn connection_row(
+    capture: &Arc<str>,
+    client: Side,
+    (cep, sep): (Endpoint, Endpoint),
+    info: &FlowInfo,
+) -> HandshakeRow {
+    let (ci, si) = (client as usize, client.other() as usize);
+    HandshakeRow {
+        capture: capture.clone(),
+        client_ip: Some(cep.ip),
+        client_port: Some(cep.port),
+        server_ip: Some(sep.ip),
+        server_port: Some(sep.port),
+        vlan: info.vlan,
+        tunnel: info.tunnel.map(|t| t.kind.name()),
+        tunnel_src: info.tunnel.map(|t| t.outer_src),
+        tunnel_dst: info.tunnel.map(|t| t.outer_dst),
+        tunnel_id: info.tunnel.and_then(|t| t.id),
+        syn_seen: info.syn_from.is_some(),
+        client_missing_bytes: info.stats[ci].missing_bytes,
+        server_missing_bytes: info.stats[si].missing_bytes,
+        retransmissions: info.stats[0].retransmitted + info.stats[1].retransmitted,
+        out_of_order: info.stats[0].out_of_order + info.stats[1].out_of_order,
+        truncated_packets: info.stats[0].truncated + info.stats[1].truncated,
+        ..HandshakeRow::default()
+    }
+}
+
 /// A side's plaintext handshake messages in order, the hellos (which the connection keeps
 /// apart) first.
 fn message_names(hs: &Handshake, role: Role) -> Vec<&'static str> {
@@ -165,18 +194,7 @@ fn not_tls_row(capture: &Arc<str>, tls: &Connection, info: &FlowInfo) -> Option<
         return None;
     }
     let server_spoke = tls.first_plaintext(client.other());
-    let (ci, si) = (client as usize, client.other() as usize);
     Some(HandshakeRow {
-        capture: capture.clone(),
-        client_ip: Some(cep.ip),
-        client_port: Some(cep.port),
-        server_ip: Some(sep.ip),
-        server_port: Some(sep.port),
-        vlan: info.vlan,
-        tunnel: info.tunnel.map(|t| t.kind.name()),
-        tunnel_src: info.tunnel.map(|t| t.outer_src),
-        tunnel_dst: info.tunnel.map(|t| t.outer_dst),
-        tunnel_id: info.tunnel.and_then(|t| t.id),
         ts_us: us(info.first.ts_ns),
         outcome: "not_tls",
         cause: Some(format!(
@@ -189,13 +207,7 @@ fn not_tls_row(capture: &Arc<str>, tls: &Connection, info: &FlowInfo) -> Option<
         )),
         client_stage: Some(client_spoke.stage()),
         server_stage: server_spoke.map(Plaintext::stage),
-        syn_seen: info.syn_from.is_some(),
-        client_missing_bytes: info.stats[ci].missing_bytes,
-        server_missing_bytes: info.stats[si].missing_bytes,
-        retransmissions: info.stats[0].retransmitted + info.stats[1].retransmitted,
-        out_of_order: info.stats[0].out_of_order + info.stats[1].out_of_order,
-        truncated_packets: info.stats[0].truncated + info.stats[1].truncated,
-        ..HandshakeRow::default()
+        ..connection_row(capture, client, (cep, sep), info)
     })
 }
 
@@ -372,7 +384,6 @@ fn handshake_row(
         .or(hs.decided_by.as_ref().map(|a| a.at))
         .or(hs.closed.map(|(_, _, a)| a));
     let progress = |r: Role| hs.progress_of(r).and_then(|p| p.stage);
-    let (ci, si) = (client as usize, client.other() as usize);
     let client_leaf = hs.client_chain.as_ref().and_then(|c| c.first());
     let hello = ch.map(|(_, h)| h);
     let sh = hs
@@ -391,16 +402,6 @@ fn handshake_row(
     let ja3s = sh.map(fingerprint::ja3s);
     let ja4 = hello.and_then(fingerprint::ja4);
     HandshakeRow {
-        capture: capture.clone(),
-        client_ip: Some(cep.ip),
-        client_port: Some(cep.port),
-        server_ip: Some(sep.ip),
-        server_port: Some(sep.port),
-        vlan: info.vlan,
-        tunnel: info.tunnel.map(|t| t.kind.name()),
-        tunnel_src: info.tunnel.map(|t| t.outer_src),
-        tunnel_dst: info.tunnel.map(|t| t.outer_dst),
-        tunnel_id: info.tunnel.and_then(|t| t.id),
         handshake_index: hs.index,
         ts_us: us(start.ts_ns),
         client_hello_frame: ch.map(|(a, _)| a.frame),
@@ -535,12 +536,7 @@ fn handshake_row(
             .and_then(|a| a.code.map(|c| c.value())),
         alert_name: hs.decided_by.as_ref().and_then(Alert::name),
         alert_encrypted: hs.decided_by.as_ref().map(|a| a.encrypted),
-        syn_seen: info.syn_from.is_some(),
-        client_missing_bytes: info.stats[ci].missing_bytes,
-        server_missing_bytes: info.stats[si].missing_bytes,
-        retransmissions: info.stats[0].retransmitted + info.stats[1].retransmitted,
-        out_of_order: info.stats[0].out_of_order + info.stats[1].out_of_order,
-        truncated_packets: info.stats[0].truncated + info.stats[1].truncated,
         anomalies: hs.anomalies.clone(),
+        ..connection_row(capture, client, (cep, sep), info)
     }
 }

@@ -12,7 +12,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{corpus_dir, corpus_files, scan_corpus_file};
+use common::{corpus_files, field, scan_corpus_file, Truth};
 use tlscap_tls::Version;
 
 /// (capture path inside the corpus, check, reason). A check is "alerts", "client_hello" or
@@ -40,33 +40,23 @@ fn split(s: &str) -> Vec<String> {
 }
 
 fn read_truth(capture: &str) -> Vec<TruthRow> {
-    let name = capture.replace('/', "__");
-    let path = corpus_dir().join("truth").join(format!("{name}.tsv"));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
-    let col = |n: &str| {
-        header
-            .iter()
-            .position(|h| *h == n)
-            .unwrap_or_else(|| panic!("no column {n}"))
-    };
+    let truth = Truth::read(capture);
     let (frame, stream, rv, ht, hv, sv, sni, al, ad) = (
-        col("frame.number"),
-        col("tcp.stream"),
-        col("tls.record.version"),
-        col("tls.handshake.type"),
-        col("tls.handshake.version"),
-        col("tls.handshake.extensions.supported_version"),
-        col("tls.handshake.extensions_server_name"),
-        col("tls.alert_message.level"),
-        col("tls.alert_message.desc"),
+        truth.col("frame.number"),
+        truth.col("tcp.stream"),
+        truth.col("tls.record.version"),
+        truth.col("tls.handshake.type"),
+        truth.col("tls.handshake.version"),
+        truth.col("tls.handshake.extensions.supported_version"),
+        truth.col("tls.handshake.extensions_server_name"),
+        truth.col("tls.alert_message.level"),
+        truth.col("tls.alert_message.desc"),
     );
-    lines
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let g = |i: usize| f.get(i).copied().unwrap_or("");
+    truth
+        .rows
+        .iter()
+        .map(|r| {
+            let g = |i: usize| field(r, i);
             TruthRow {
                 frame: g(frame).parse().unwrap(),
                 stream: g(stream).to_string(),
@@ -330,20 +320,14 @@ fn certificate_chains_match_tshark() {
             .filter(|c| !c.is_empty())
             .map(|c| c.iter().map(|sha| length[sha.as_str()]).collect())
             .collect();
-        let name = capture.replace('/', "__");
-        let path = corpus_dir().join("truth").join(format!("{name}.tsv"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-        let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+        let truth = Truth::read(&capture);
         let (frame, stream, lens) = (
-            col("frame.number"),
-            col("tcp.stream"),
-            col("tls.handshake.certificate_length"),
+            truth.col("frame.number"),
+            truth.col("tcp.stream"),
+            truth.col("tls.handshake.certificate_length"),
         );
-        for line in lines.filter(|l| !l.is_empty()) {
-            let f: Vec<&str> = line.split('\t').collect();
-            let g = |i: usize| f.get(i).copied().unwrap_or("");
+        for row in &truth.rows {
+            let g = |i| field(row, i);
             if g(stream).is_empty() || g(lens).is_empty() {
                 continue;
             }

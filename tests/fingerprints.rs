@@ -55,22 +55,17 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-use common::{corpus_dir, corpus_files, scan_corpus_file};
+use common::{corpus_dir, corpus_files, field, scan_corpus_file, Truth};
 use tlscap::CaptureRows;
 
 /// tshark's ja3/ja3s per frame: (frame, ja3 values, ja3s values).
 fn tshark_ja3(capture: &str) -> Vec<(u64, Vec<String>, Vec<String>)> {
-    let name = capture.replace('/', "__");
-    let path = corpus_dir().join("truth").join(format!("{name}.tsv"));
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let truth = Truth::read(capture);
     let (frame, stream, ja3, ja3s) = (
-        col("frame.number"),
-        col("tcp.stream"),
-        col("tls.handshake.ja3"),
-        col("tls.handshake.ja3s"),
+        truth.col("frame.number"),
+        truth.col("tcp.stream"),
+        truth.col("tls.handshake.ja3"),
+        truth.col("tls.handshake.ja3s"),
     );
     let list = |s: &str| -> Vec<String> {
         s.split(',')
@@ -78,14 +73,14 @@ fn tshark_ja3(capture: &str) -> Vec<(u64, Vec<String>, Vec<String>)> {
             .map(str::to_string)
             .collect()
     };
-    lines
-        .filter(|l| !l.is_empty())
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split('\t').collect();
-            let g = |i: usize| f.get(i).copied().unwrap_or("");
-            // QUIC (no TCP stream) is not ours to fingerprint.
-            (!g(stream).is_empty())
-                .then(|| (g(frame).parse().unwrap(), list(g(ja3)), list(g(ja3s))))
+    truth
+        .rows
+        .iter()
+        // QUIC (no TCP stream) is not ours to fingerprint.
+        .filter(|r| !field(r, stream).is_empty())
+        .map(|r| {
+            let f = |i| field(r, i);
+            (f(frame).parse().unwrap(), list(f(ja3)), list(f(ja3s)))
         })
         .collect()
 }

@@ -117,3 +117,44 @@ pub fn client_hello_record() -> Vec<u8> {
     rec.extend_from_slice(&hs);
     rec
 }
+
+/// tshark's decode of a corpus capture (`truth/<path with / as __>.tsv`): one row per frame
+/// that holds TLS, several values in a field joined by commas.
+pub struct Truth {
+    header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Truth {
+    pub fn read(capture: &str) -> Truth {
+        let name = capture.replace('/', "__");
+        let path = corpus_dir().join("truth").join(format!("{name}.tsv"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut lines = text.lines();
+        let header = lines
+            .next()
+            .expect("header")
+            .split('\t')
+            .map(str::to_string)
+            .collect();
+        let rows = lines
+            .filter(|l| !l.is_empty())
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect();
+        Truth { header, rows }
+    }
+
+    /// The index of column `name`.
+    pub fn col(&self, name: &str) -> usize {
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    }
+}
+
+/// Field `i` of a truth row ("" when the row is short).
+pub fn field(row: &[String], i: usize) -> &str {
+    row.get(i).map_or("", String::as_str)
+}
