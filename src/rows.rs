@@ -66,9 +66,11 @@ pub struct TlsHandler {
     handshakes: Vec<HandshakeRow>,
     alerts: Vec<AlertRow>,
     certificates: Vec<CertificateRow>,
-    /// Certificates this shard has read, by fingerprint, and whether each parsed: each is read
-    /// once, however many handshakes carry it (the writer drops repeats across shards).
-    certs_read: HashMap<[u8; 32], bool>,
+    /// Certificates this shard has read, by fingerprint and role, and whether each parsed: each
+    /// is read once per role, however many handshakes carry it. The writer keeps one row per
+    /// fingerprint, the least (capture, role): every role must reach it for that choice to be
+    /// the same however connections are spread over shards.
+    certs_read: HashMap<([u8; 32], &'static str), bool>,
     pub handshakes_emitted: u64,
     pub alerts_emitted: u64,
 }
@@ -91,13 +93,16 @@ impl TlsHandler {
     fn read_chain(&mut self, chain: &[CertSummary], seen_as: &'static str) -> bool {
         let mut all_ok = true;
         for cert in chain {
-            let ok = *self.certs_read.entry(cert.sha256).or_insert_with(|| {
-                let info = parse_certificate_info(&cert.der);
-                let ok = info.error.is_none();
-                self.certificates
-                    .push(certificate_row(&self.capture, cert, seen_as, info));
-                ok
-            });
+            let ok = *self
+                .certs_read
+                .entry((cert.sha256, seen_as))
+                .or_insert_with(|| {
+                    let info = parse_certificate_info(&cert.der);
+                    let ok = info.error.is_none();
+                    self.certificates
+                        .push(certificate_row(&self.capture, cert, seen_as, info));
+                    ok
+                });
             all_ok &= ok;
         }
         all_ok
