@@ -6,6 +6,18 @@ fn tlscap() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tlscap"))
 }
 
+/// `tlscap scan DIR/in -o DIR/out`: the exit status and the summary printed.
+fn scan_in_dir(d: &std::path::Path) -> (Option<i32>, String) {
+    let o = tlscap()
+        .arg("scan")
+        .arg(d.join("in"))
+        .arg("-o")
+        .arg(d.join("out"))
+        .output()
+        .unwrap();
+    (o.status.code(), String::from_utf8(o.stdout).unwrap())
+}
+
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("tlscap-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -74,16 +86,9 @@ fn directories_are_searched_by_content() {
     // A link to a capture is followed; a dangling link is an input that cannot be read.
     std::os::unix::fs::symlink(d.join("in/nested/capture.bin"), d.join("in/link.pcap")).unwrap();
     std::os::unix::fs::symlink(d.join("in/gone.pcap"), d.join("in/dangling.pcap")).unwrap();
-    let o = tlscap()
-        .arg("scan")
-        .arg(d.join("in"))
-        .arg("-o")
-        .arg(d.join("out"))
-        .output()
-        .unwrap();
+    let (status, summary) = scan_in_dir(&d);
     // The dangling link makes the run's status 1; the capture and its link are scanned.
-    assert_eq!(o.status.code(), Some(1));
-    let summary = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(status, Some(1));
     assert!(summary.contains("Scanned 3 file(s)"), "{summary}");
     assert!(summary.contains("Handshakes: 2"), "{summary}");
     assert!(summary.contains("dangling.pcap: cannot read"), "{summary}");
@@ -140,15 +145,8 @@ fn compressed_captures_in_directories_are_found_by_their_content() {
     )
     .unwrap();
     std::fs::write(d.join("in/log.gz"), gzip(b"just a compressed log line\n")).unwrap();
-    let o = tlscap()
-        .arg("scan")
-        .arg(d.join("in"))
-        .arg("-o")
-        .arg(d.join("out"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(0));
-    let summary = String::from_utf8(o.stdout).unwrap();
+    let (status, summary) = scan_in_dir(&d);
+    assert_eq!(status, Some(0));
     assert!(summary.contains("Scanned 2 file(s)"), "{summary}");
     assert!(summary.contains("Handshakes: 2"), "{summary}");
     assert!(

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{corpus_dir, corpus_files};
-use tlscap::{scan_to_rows, stream_to_rows, CaptureRows, ScanOptions};
+use common::{assert_same_rows, corpus_dir, corpus_files};
+use tlscap::{scan_to_rows, stream_to_rows, ScanOptions};
 
 fn opts(shards: usize, window: usize, chunk: usize) -> ScanOptions {
     ScanOptions {
@@ -13,17 +13,6 @@ fn opts(shards: usize, window: usize, chunk: usize) -> ScanOptions {
         window,
         chunk,
     }
-}
-
-fn same(what: &str, a: &CaptureRows, b: &CaptureRows) {
-    assert_eq!(a.file.packets, b.file.packets, "{what}: packets");
-    assert_eq!(
-        a.file.tcp_packets, b.file.tcp_packets,
-        "{what}: TCP packets"
-    );
-    assert_eq!(a.handshakes, b.handshakes, "{what}: handshakes");
-    assert_eq!(a.alerts, b.alerts, "{what}: alerts");
-    assert_eq!(a.certificates, b.certificates, "{what}: certificates");
 }
 
 #[test]
@@ -34,7 +23,7 @@ fn rows_do_not_depend_on_shards_windows_or_chunks() {
         let one = scan_to_rows(&data, &capture, opts(1, 1 << 16, 1 << 24));
         for (shards, window) in [(2, 97), (3, 7), (8, 1)] {
             let split = scan_to_rows(&data, &capture, opts(shards, window, 1 << 24));
-            same(
+            assert_same_rows(
                 &format!("{capture}: {shards} shards, window {window}"),
                 &one,
                 &split,
@@ -43,7 +32,7 @@ fn rows_do_not_depend_on_shards_windows_or_chunks() {
         let chunk = 700 + data.len() % 3000;
         let input = Box::new(std::io::Cursor::new(data.clone()));
         let streamed = stream_to_rows(input, &capture, opts(2, 97, chunk));
-        same(
+        assert_same_rows(
             &format!("{capture}: streamed in {chunk}-byte chunks"),
             &one,
             &streamed,

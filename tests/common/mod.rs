@@ -158,3 +158,20 @@ impl Truth {
 pub fn field(row: &[String], i: usize) -> &str {
     row.get(i).map_or("", String::as_str)
 }
+
+/// Two scans of the same capture agree: packets, the error and where it starts, and every row.
+pub fn assert_same_rows(what: &str, a: &CaptureRows, b: &CaptureRows) {
+    assert_eq!(a.file.packets, b.file.packets, "{what}: packets");
+    assert_eq!(
+        a.file.tcp_packets, b.file.tcp_packets,
+        "{what}: TCP packets"
+    );
+    assert_eq!(a.file.error, b.file.error, "{what}: error");
+    assert_eq!(
+        a.file.error_offset, b.file.error_offset,
+        "{what}: error offset"
+    );
+    assert_eq!(a.handshakes, b.handshakes, "{what}: handshakes");
+    assert_eq!(a.alerts, b.alerts, "{what}: alerts");
+    assert_eq!(a.certificates, b.certificates, "{what}: certificates");
+}
