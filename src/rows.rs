@@ -398,11 +398,7 @@ fn handshake_row(
         .filter(|_| hs.version != Some(Version::SSL2));
     // TLS 1.2 and earlier: the server answers these extensions; TLS 1.3 has no use for them.
     let sh12 = sh.filter(|h| !h.version.is_tls13());
-    // Negotiated: offered by the client and answered by the server.
-    let both = |e: u16| {
-        sh12.zip(hello)
-            .map(|(s, c)| s.extensions.contains(&e) && c.extensions.contains(&e))
-    };
+    let both = |e: u16| sh12.and_then(|_| hs.extension_negotiated(e));
     let ja3 = hello.and_then(fingerprint::ja3);
     let ja3s = sh.map(fingerprint::ja3s);
     let ja4 = hello.and_then(fingerprint::ja4);

@@ -259,6 +259,14 @@ impl Handshake {
         self.side_of(role).map(|s| &self.progress[s.i()])
     }
 
+    /// Whether extension `e` was negotiated: offered in the ClientHello and answered in the
+    /// ServerHello. `None` until both hellos are seen.
+    pub fn extension_negotiated(&self, e: u16) -> Option<bool> {
+        let client = self.client_hello.as_ref()?.1.extensions.contains(&e);
+        let server = self.server_hello.as_ref()?.1.extensions.contains(&e);
+        Some(client && server)
+    }
+
     /// Whether the server resumed an earlier session; `None` until its ServerHello (and for
     /// SSLv2). TLS 1.3: the server accepted a PSK. Earlier versions: the server echoed the
     /// client's non-empty session id, or went from its ServerHello straight to

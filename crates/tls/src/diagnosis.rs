@@ -195,12 +195,9 @@ pub fn read_encrypted_alert(alert: &Alert, hs: Option<&Handshake>) -> EncryptedA
         hs.and_then(|hs| {
             let protection = CipherSuite(hs.cipher_suite?).protection()?;
             let version = hs.version?;
-            let extension = |e: u16| {
-                let client = hs.client_hello.as_ref()?.1.extensions.contains(&e);
-                let server = hs.server_hello.as_ref()?.1.extensions.contains(&e);
-                Some(client && server)
-            };
-            let etm = extension(ext::ENCRYPT_THEN_MAC).unwrap_or(false);
+            let etm = hs
+                .extension_negotiated(ext::ENCRYPT_THEN_MAC)
+                .unwrap_or(false);
             let expected = protection.record_len(2, version >= Version::TLS11, etm);
             Some(usize::from(alert.record_length) == expected)
         })
