@@ -114,6 +114,7 @@ fn read_and_scan(c: &mut Criterion) {
                         ScanOptions {
                             shards,
                             window: 64 * 1024,
+                            split: tlscap::DEFAULT_SPLIT,
                             chunk: tlscap::DEFAULT_CHUNK,
                         },
                     )

@@ -17,7 +17,9 @@ use rayon::prelude::*;
 use tlscap_io::{Compression, Format};
 use tlscap_output::{FileRow, ParquetOutput, Written};
 
-pub use scan::{scan_bytes, scan_file, scan_stream, Rows, ScanOptions, DEFAULT_CHUNK};
+pub use scan::{
+    scan_bytes, scan_file, scan_stream, Rows, ScanOptions, DEFAULT_CHUNK, DEFAULT_SPLIT,
+};
 pub use summary::Summary;
 
 /// Everything a run produced, for the terminal summary and the exit status.

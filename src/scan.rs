@@ -1,11 +1,22 @@
 //! The scan of one capture: read, decode, route to shards, reassemble, analyse, emit rows.
 //!
-//! A capture is processed in windows of packets. For each window:
-//! 1. the reader walks record headers (sequential, touches only headers);
-//! 2. chunks of the window are decoded in parallel, each packet routed to the shard that owns
-//!    its flow, keeping capture order within each shard;
-//! 3. shards run in parallel, each owning its flow table: no locks, no channel waits inside
-//!    the rayon pool, so nested file- and shard-level parallelism cannot deadlock.
+//! A mapped pcap file is split across the workers from its first byte. It is read in windows of
+//! chunks; for each window:
+//! 1. chunk boundaries are found in parallel by validating a chain of record headers near each
+//!    nominal offset ([`PacketReader::record_start_in`]);
+//! 2. chunks are read and decoded in parallel, each packet routed to the shard that owns its
+//!    flow; frames are numbered within the chunk;
+//! 3. the chunks are checked to meet end to start (a chunk whose reading ended elsewhere, after
+//!    damage or a false boundary, makes the next one be read again from where it really
+//!    starts), frame numbers are offset by the frames before each chunk, and IPv4 fragments
+//!    are joined in capture order;
+//! 4. shards run in parallel, each owning its flow table and taking the chunks in file order,
+//!    so every flow sees its packets in capture order: no locks, no channel waits inside the
+//!    rayon pool, so nested file- and shard-level parallelism cannot deadlock.
+//!
+//! Formats that cannot be entered at an arbitrary offset (pcapng, whose interface blocks give
+//! meaning to the packets after them; Network Monitor) are read by one reader walking record
+//! headers in windows of packets, decoded and routed in parallel, then steps 3 and 4.
 //!
 //! A mapped file is one long slice and its segments are borrowed for the whole scan. A streamed
 //! file (compressed, or standard input) arrives in chunks: the reader's state carries from one
@@ -24,7 +35,7 @@ use tlscap_decode::{
     TcpSegment,
 };
 use tlscap_flows::{FlowKey, FlowTable, PacketMeta};
-use tlscap_io::{open_input, Input, PacketReader, RawPacket, ReaderState};
+use tlscap_io::{open_input, Input, PacketReader, RawPacket, ReadError, ReaderState};
 use tlscap_output::{AlertRow, CertificateRow, FileRow, HandshakeRow};
 
 use crate::rows::TlsHandler;
@@ -42,8 +53,10 @@ pub enum Rows {
 pub struct ScanOptions {
     /// Flow-table shards per capture (normally the number of worker threads).
     pub shards: usize,
-    /// Packets per window.
+    /// Packets per window, where one reader walks the file (formats that cannot be split).
     pub window: usize,
+    /// Bytes per chunk of a mapped file split across workers; 0 reads it with one reader.
+    pub split: usize,
     /// Bytes read per chunk of a streamed input (compressed files, standard input).
     pub chunk: usize,
 }
@@ -51,11 +64,21 @@ pub struct ScanOptions {
 /// Bytes per chunk of a streamed input.
 pub const DEFAULT_CHUNK: usize = 16 << 20;
 
+/// Bytes per chunk of a split mapped file: large enough that finding its start and the
+/// per-chunk bookkeeping cost nothing, small enough that a window of chunks per worker keeps
+/// its routed segments in a few MiB.
+pub const DEFAULT_SPLIT: usize = 4 << 20;
+
+/// Chunks per window of a split file, per shard: enough that workers rarely wait for the
+/// slowest chunk at the end of a window.
+const SPLIT_CHUNKS_PER_SHARD: usize = 4;
+
 impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
             shards: rayon::current_num_threads().max(1),
             window: 64 * 1024,
+            split: DEFAULT_SPLIT,
             chunk: DEFAULT_CHUNK,
         }
     }
@@ -80,10 +103,43 @@ struct Joined {
     context: FragmentContext,
 }
 
-/// One decode task's output: segments per shard, and fragments in capture order.
+/// One decode task's output: segments per shard, and fragments in capture order. Reused from
+/// window to window, so routing allocates nothing once the buffers have grown.
+#[derive(Default)]
 struct Routes<'a> {
     per_shard: Vec<Vec<Routed<'a>>>,
     fragments: Vec<(PacketMeta, Ipv4Fragment<'a>)>,
+    /// Records read, TCP or not.
+    packets: u64,
+    /// Earliest and latest timestamps of those records.
+    ts_range: Option<(i64, i64)>,
+    /// Added to every frame number of the task: the frames of the file before its chunk
+    /// (frames are numbered within a chunk while it is read).
+    frame_base: u64,
+}
+
+impl Routes<'_> {
+    fn reset(&mut self, shards: usize) {
+        self.per_shard.resize_with(shards, Vec::new);
+        self.per_shard.iter_mut().for_each(Vec::clear);
+        self.fragments.clear();
+        self.packets = 0;
+        self.ts_range = None;
+        self.frame_base = 0;
+    }
+}
+
+/// How reading one chunk of a split file ended.
+struct ChunkRead {
+    start: usize,
+    limit: usize,
+    /// Offset where the reader stopped: the next chunk's start when both agree.
+    end: usize,
+    frames: u64,
+    error: Option<ReadError>,
+    skipped: u64,
+    /// What the reader knew when it stopped, for reading on from `end`.
+    state: Option<ReaderState>,
 }
 
 /// Scans one capture file (`-` for standard input), sending its rows to `tx`. Returns its
@@ -134,46 +190,41 @@ impl<'t> Shards<'t> {
         }
     }
 
-    /// Decodes a window in parallel, routes it, runs the shards, sends their rows.
+    /// Runs routed parts (in file order) through the shards and sends their rows.
     /// `insert` puts one segment into a table: borrowed or transient.
-    fn window<'p, F>(
-        &mut self,
-        window: &[RawPacket<'p>],
-        row: &mut FileRow,
-        tx: &Sender<Rows>,
-        insert: F,
-    ) where
+    fn run<'p, F>(&mut self, parts: &[Routes<'p>], row: &mut FileRow, tx: &Sender<Rows>, insert: F)
+    where
         F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
     {
-        row.packets += window.len() as u64;
-        for p in [window.first(), window.last()].into_iter().flatten() {
-            let us = p.ts_ns.div_euclid(1000);
-            row.first_ts_us = Some(row.first_ts_us.map_or(us, |t| t.min(us)));
-            row.last_ts_us = Some(row.last_ts_us.map_or(us, |t| t.max(us)));
+        for p in parts {
+            row.packets += p.packets;
+            if let Some((first, last)) = p.ts_range {
+                let (first, last) = (first.div_euclid(1000), last.div_euclid(1000));
+                row.first_ts_us = Some(row.first_ts_us.map_or(first, |t| t.min(first)));
+                row.last_ts_us = Some(row.last_ts_us.map_or(last, |t| t.max(last)));
+            }
+            row.tcp_packets += p.per_shard.iter().map(|v| v.len() as u64).sum::<u64>();
         }
         let shards = self.tables.len();
-        let parts: Vec<Routes<'p>> = window
-            .par_chunks(DECODE_CHUNK)
-            .map(|c| route(c, shards))
-            .collect();
-        row.tcp_packets += parts
-            .iter()
-            .flat_map(|p| &p.per_shard)
-            .map(|v| v.len() as u64)
-            .sum::<u64>();
         // Fragments carry no ports: they are joined here, in capture order, then routed.
         let mut joined: Vec<Vec<Joined>> = (0..shards).map(|_| Vec::new()).collect();
-        for (meta, frag) in parts.iter().flat_map(|p| &p.fragments) {
-            if let Some((datagram, context)) = self.defrag.push(frag, meta.ts_ns) {
-                if let Ok(seg) = decode_reassembled(&datagram, context) {
-                    let key = FlowKey::of(&seg);
-                    row.tcp_packets += 1;
-                    joined[FlowKey::shard_of(&seg, shards)].push(Joined {
-                        key,
-                        meta: *meta,
-                        datagram,
-                        context,
-                    });
+        for p in parts {
+            for (meta, frag) in &p.fragments {
+                let meta = PacketMeta {
+                    frame: meta.frame + p.frame_base,
+                    ..*meta
+                };
+                if let Some((datagram, context)) = self.defrag.push(frag, meta.ts_ns) {
+                    if let Ok(seg) = decode_reassembled(&datagram, context) {
+                        let key = FlowKey::of(&seg);
+                        row.tcp_packets += 1;
+                        joined[FlowKey::shard_of(&seg, shards)].push(Joined {
+                            key,
+                            meta,
+                            datagram,
+                            context,
+                        });
+                    }
                 }
             }
         }
@@ -183,20 +234,28 @@ impl<'t> Shards<'t> {
             .zip(joined)
             .enumerate()
             .for_each(|(shard, (table, joined))| {
-                let segments = parts.iter().flat_map(|p| &p.per_shard[shard]);
+                let segments = parts.iter().flat_map(|p| {
+                    p.per_shard[shard].iter().map(move |r| {
+                        let meta = PacketMeta {
+                            frame: r.meta.frame + p.frame_base,
+                            ..r.meta
+                        };
+                        (&r.seg, meta)
+                    })
+                });
                 if joined.is_empty() {
-                    for r in segments {
-                        insert(table, FlowKey::of(&r.seg), &r.seg, r.meta);
+                    for (seg, meta) in segments {
+                        insert(table, FlowKey::of(seg), seg, meta);
                     }
                 } else {
                     // Segments and joined datagrams, merged by frame so each flow sees capture
                     // order.
                     let mut joined = joined.into_iter().peekable();
-                    for r in segments {
-                        while let Some(j) = joined.next_if(|j| j.meta.frame < r.meta.frame) {
+                    for (seg, meta) in segments {
+                        while let Some(j) = joined.next_if(|j| j.meta.frame < meta.frame) {
                             insert_joined(table, &j);
                         }
-                        insert(table, FlowKey::of(&r.seg), &r.seg, r.meta);
+                        insert(table, FlowKey::of(seg), seg, meta);
                     }
                     for j in joined {
                         insert_joined(table, &j);
@@ -206,8 +265,9 @@ impl<'t> Shards<'t> {
             });
     }
 
-    /// Runs every packet `reader` yields through the shards, window by window; `after` is told
-    /// the reader's offset after each window.
+    /// Runs every packet `reader` yields through the shards, window by window: one reader
+    /// walks the records, decoding and routing run in parallel. `after` is told the reader's
+    /// offset after each window.
     fn consume<'p, F>(
         &mut self,
         reader: &mut PacketReader<'p>,
@@ -219,15 +279,110 @@ impl<'t> Shards<'t> {
     ) where
         F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
     {
+        let shards = self.tables.len();
         let mut window: Vec<RawPacket<'p>> = Vec::with_capacity(window_len);
+        let mut parts: Vec<Routes<'p>> = Vec::new();
         loop {
             window.clear();
             window.extend(reader.by_ref().take(window_len));
             if window.is_empty() {
                 return;
             }
-            self.window(&window, row, tx, &insert);
+            let tasks = window.len().div_ceil(DECODE_CHUNK);
+            parts.resize_with(tasks, Routes::default);
+            parts
+                .par_iter_mut()
+                .zip(window.par_chunks(DECODE_CHUNK))
+                .for_each(|(part, packets)| {
+                    part.reset(shards);
+                    route(packets.iter().copied(), part);
+                });
+            self.run(&parts[..tasks], row, tx, &insert);
             after(reader.offset());
+        }
+    }
+
+    /// Reads a mapped file that can be entered at any record in windows of chunks read in
+    /// parallel (see the module documentation). Sets the file's error and skipped bytes.
+    fn split<F>(
+        &mut self,
+        reader: &PacketReader<'t>,
+        split: usize,
+        row: &mut FileRow,
+        tx: &Sender<Rows>,
+        insert: F,
+        mut after: impl FnMut(usize),
+    ) where
+        F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'t>, PacketMeta) + Sync,
+    {
+        let len = reader.data_len();
+        let shards = self.tables.len();
+        let per_window = SPLIT_CHUNKS_PER_SHARD * shards;
+        let mut parts: Vec<Routes<'t>> = Vec::new();
+        let mut starts: Vec<usize> = Vec::with_capacity(per_window + 1);
+        // Where the next window starts: exactly where reading stopped.
+        let mut start = reader.offset();
+        let mut frames = 0u64;
+        let mut skipped = 0u64;
+        let mut damaged = false;
+        while start < len {
+            // A chunk starts at the window's start, then at a record start found in each
+            // following nominal range of `split` bytes (none in a range: the chunk before it
+            // runs on). The window's last chunk ends at the next record start found after it.
+            let first_range = start / split + 1;
+            let ranges = (first_range..first_range + per_window).take_while(|j| j * split < len);
+            let found: Vec<Option<usize>> = ranges
+                .collect::<Vec<_>>()
+                .par_iter()
+                .map(|&j| reader.record_start_in(j * split, (j + 1) * split))
+                .collect();
+            starts.clear();
+            starts.push(start);
+            starts.extend(found.into_iter().flatten());
+            let mut j = first_range + per_window;
+            let end = loop {
+                if j * split >= len {
+                    break len;
+                }
+                if let Some(at) = reader.record_start_in(j * split, (j + 1) * split) {
+                    break at;
+                }
+                j += 1;
+            };
+            starts.push(end);
+            let n = starts.len() - 1;
+            parts.resize_with(parts.len().max(n), Routes::default);
+            let mut reads: Vec<ChunkRead> = parts[..n]
+                .par_iter_mut()
+                .zip(starts.par_windows(2))
+                .map(|(part, w)| read_chunk(reader, w[0], w[1], None, part, shards))
+                .collect();
+            for i in 0..n {
+                if i > 0 && reads[i - 1].end != reads[i].start {
+                    // The chunk before ended elsewhere (damage, or a record start that was not
+                    // one): read this one again from where the file really goes on.
+                    let (from, limit) = (reads[i - 1].end, reads[i].limit);
+                    let after = reads[i - 1].state.take();
+                    reads[i] = read_chunk(reader, from, limit, after, &mut parts[i], shards);
+                }
+                let read = &reads[i];
+                parts[i].frame_base = frames;
+                frames += read.frames;
+                skipped += read.skipped;
+                if let Some(e) = &read.error {
+                    damaged = true;
+                    if row.error.is_none() {
+                        row.error = Some(e.to_string());
+                        row.error_offset = Some(e.offset);
+                    }
+                }
+            }
+            self.run(&parts[..n], row, tx, &insert);
+            start = reads[n - 1].end;
+            after(start.min(len));
+        }
+        if damaged {
+            row.skipped_bytes = skipped;
         }
     }
 
@@ -277,20 +432,18 @@ pub fn scan_bytes(
     row.format = Some(format.name());
     let mut shards = Shards::new(&capture, opts.shards);
     let mut done_bytes = 0u64;
-    shards.consume(
-        &mut reader,
-        opts.window,
-        row,
-        tx,
-        |t, k, s, m| t.segment(k, s, m),
-        |offset| {
-            progress((offset as u64).saturating_sub(done_bytes));
-            done_bytes = offset as u64;
-        },
-    );
+    let after = |offset: usize| {
+        progress((offset as u64).saturating_sub(done_bytes));
+        done_bytes = offset as u64;
+    };
+    if opts.split > 0 && reader.splittable() {
+        shards.split(&reader, opts.split, row, tx, insert_lasting, after);
+    } else {
+        shards.consume(&mut reader, opts.window, row, tx, insert_lasting, after);
+        record_error(&reader, row);
+    }
     shards.finish(row, tx);
     progress((data.len() as u64).saturating_sub(done_bytes));
-    record_error(&reader, row);
 }
 
 /// Reads until `buf` holds `want` bytes or the input ends; true at the end.
@@ -397,6 +550,42 @@ pub fn scan_stream(
     shards.finish(row, tx);
 }
 
+/// A segment of a mapped file enters the table borrowed: the mapping outlives the table.
+fn insert_lasting<'a>(
+    table: &mut FlowTable<'a, TlsHandler>,
+    key: FlowKey,
+    seg: &TcpSegment<'a>,
+    at: PacketMeta,
+) {
+    table.segment(key, seg, at);
+}
+
+/// Reads the records of a split file that start in `start..limit` into `part`; `after` is the
+/// state of the reader of the chunk before when this one starts where that one stopped.
+fn read_chunk<'a>(
+    reader: &PacketReader<'a>,
+    start: usize,
+    limit: usize,
+    after: Option<ReaderState>,
+    part: &mut Routes<'a>,
+    shards: usize,
+) -> ChunkRead {
+    part.reset(shards);
+    let mut chunk = reader
+        .chunk(start, limit, after.as_ref())
+        .expect("only splittable files are split");
+    route(chunk.by_ref(), part);
+    ChunkRead {
+        start,
+        limit,
+        end: chunk.offset(),
+        frames: chunk.frames(),
+        error: chunk.error().cloned(),
+        skipped: chunk.skipped(),
+        state: chunk.state().map(|(st, _)| st),
+    }
+}
+
 /// A joined datagram's segment enters the table as transient: the datagram is gone afterwards.
 fn insert_joined(table: &mut FlowTable<'_, TlsHandler>, j: &Joined) {
     if let Ok(seg) = decode_reassembled(&j.datagram, j.context) {
@@ -404,12 +593,15 @@ fn insert_joined(table: &mut FlowTable<'_, TlsHandler>, j: &Joined) {
     }
 }
 
-fn route<'a>(chunk: &[RawPacket<'a>], shards: usize) -> Routes<'a> {
-    let mut per_shard: Vec<Vec<Routed<'a>>> = (0..shards)
-        .map(|_| Vec::with_capacity(chunk.len() / shards + 16))
-        .collect();
-    let mut fragments = Vec::new();
-    for p in chunk {
+/// Decodes packets and routes each TCP segment to the shard that owns its flow, in order.
+fn route<'a>(packets: impl Iterator<Item = RawPacket<'a>>, out: &mut Routes<'a>) {
+    let shards = out.per_shard.len();
+    let (mut first, mut last) = out.ts_range.unwrap_or((i64::MAX, i64::MIN));
+    let mut count = 0u64;
+    for p in packets {
+        count += 1;
+        first = first.min(p.ts_ns);
+        last = last.max(p.ts_ns);
         let meta = PacketMeta {
             frame: p.frame,
             ts_ns: p.ts_ns,
@@ -419,17 +611,17 @@ fn route<'a>(chunk: &[RawPacket<'a>], shards: usize) -> Routes<'a> {
         match decode_or_fragment(p.linktype, p.data, &mut fragment) {
             Ok(seg) => {
                 let shard = FlowKey::shard_of(&seg, shards);
-                per_shard[shard].push(Routed { seg, meta });
+                out.per_shard[shard].push(Routed { seg, meta });
             }
             Err(_) => {
                 if let Some(f) = fragment {
-                    fragments.push((meta, f));
+                    out.fragments.push((meta, f));
                 }
             }
         }
     }
-    Routes {
-        per_shard,
-        fragments,
+    out.packets += count;
+    if out.packets > 0 {
+        out.ts_range = Some((first, last));
     }
 }

@@ -73,6 +73,7 @@ fn allocations(pcap: &[u8]) -> usize {
     let opts = ScanOptions {
         shards: 2,
         window: 1 << 16,
+        split: tlscap::DEFAULT_SPLIT,
         chunk: 1 << 24,
     };
     let before = CALLS.load(Ordering::Relaxed);

@@ -54,6 +54,7 @@ fn every_corpus_capture_compressed_gives_the_same_rows() {
             let opts = ScanOptions {
                 shards: 2,
                 window: 97,
+                split: 0,
                 chunk,
             };
             let streamed =
@@ -80,6 +81,7 @@ fn damaged_stream_resumes_like_the_mapped_file() {
     let opts = ScanOptions {
         shards: 2,
         window: 5,
+        split: 0,
         chunk: 600,
     };
     let mapped = tlscap::scan_to_rows(&pcap, "x", opts);

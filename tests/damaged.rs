@@ -8,6 +8,7 @@ use tlscap::{scan_to_rows, ScanOptions};
 const OPTS: ScanOptions = ScanOptions {
     shards: 2,
     window: 7,
+    split: 300,
     chunk: tlscap::DEFAULT_CHUNK,
 };
 

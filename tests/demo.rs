@@ -12,6 +12,7 @@ fn seed_case_failed_by_the_servers_plaintext_bad_certificate() {
         ScanOptions {
             shards: 2,
             window: 5,
+            split: 500,
             chunk: tlscap::DEFAULT_CHUNK,
         },
     );

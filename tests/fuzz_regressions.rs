@@ -27,6 +27,7 @@ fn every_fuzz_crash_input_is_handled() {
         let opts = ScanOptions {
             shards: 2,
             window: 7,
+            split: 333,
             chunk: 600,
         };
         let mapped = scan_to_rows(&data, &name, opts);

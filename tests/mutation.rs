@@ -100,6 +100,9 @@ fn mutated_corpus_never_panics_and_memory_stays_bounded() {
                     ScanOptions {
                         shards: 2,
                         window: 1 + (seed as usize % 300),
+                        // Mapped and split into chunks, compared below with the file streamed
+                        // through one reader: damage must not change what either path reads.
+                        split: 50 + (seed as usize * 13) % 5000,
                         chunk: tlscap::DEFAULT_CHUNK,
                     },
                 )
@@ -125,6 +128,7 @@ fn mutated_corpus_never_panics_and_memory_stays_bounded() {
                     ScanOptions {
                         shards: 2,
                         window: 1 + (seed as usize % 300),
+                        split: 0,
                         chunk,
                     },
                 )

@@ -85,6 +85,7 @@ fn scan(name: &str) -> CaptureRows {
         ScanOptions {
             shards: 2,
             window: 64,
+            split: 4096,
             chunk: tlscap::DEFAULT_CHUNK,
         },
     )

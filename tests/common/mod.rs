@@ -38,6 +38,7 @@ pub fn scan_corpus_file(rel: &str) -> CaptureRows {
         ScanOptions {
             shards: 2,
             window: 97,
+            split: 2000,
             chunk: tlscap::DEFAULT_CHUNK,
         },
     )

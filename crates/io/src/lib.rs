@@ -252,6 +252,57 @@ impl<'a> PacketReader<'a> {
         }
     }
 
+    /// Whether the file can be split into chunks read independently (see
+    /// [`PacketReader::record_start_in`] and [`PacketReader::chunk`]).
+    pub fn splittable(&self) -> bool {
+        matches!(self, PacketReader::Pcap(_))
+    }
+
+    /// For a splittable file: the first offset in `from..to` where reading can start.
+    pub fn record_start_in(&self, from: usize, to: usize) -> Option<usize> {
+        match self {
+            PacketReader::Pcap(r) => r.record_start_in(from, to),
+            _ => None,
+        }
+    }
+
+    /// For a splittable file: a reader of the records that start in `start..limit`, with frames
+    /// numbered from 1 within the chunk and its own error. `start` comes from
+    /// [`PacketReader::record_start_in`], or is where the reader of the chunk before stopped,
+    /// and then `after` is that reader's [`PacketReader::state`].
+    pub fn chunk(
+        &self,
+        start: usize,
+        limit: usize,
+        after: Option<&ReaderState>,
+    ) -> Option<PacketReader<'a>> {
+        match (self, after) {
+            (PacketReader::Pcap(r), None) => Some(PacketReader::Pcap(r.chunk(start, limit, None))),
+            (PacketReader::Pcap(r), Some(ReaderState::Pcap(st))) => {
+                Some(PacketReader::Pcap(r.chunk(start, limit, Some(st))))
+            }
+            _ => None,
+        }
+    }
+
+    /// Bytes of the file (or of the streamed chunk) being read.
+    pub fn data_len(&self) -> usize {
+        match self {
+            PacketReader::Pcap(r) => r.data_len(),
+            PacketReader::PcapNg(r) => r.data_len(),
+            PacketReader::NetMon(r) => r.data_len(),
+        }
+    }
+
+    /// Frames read so far, a skipped damaged record counting as one.
+    pub fn frames(&self) -> u64 {
+        match self {
+            PacketReader::Pcap(r) => r.frames(),
+            PacketReader::PcapNg(r) => r.frames(),
+            PacketReader::NetMon(r) => r.frames(),
+        }
+    }
+
     /// The damage that stopped the reader, once `next` has returned `None`.
     pub fn error(&self) -> Option<&ReadError> {
         match self {

@@ -108,6 +108,16 @@ impl<'a> NetmonReader<'a> {
         self.error.as_ref()
     }
 
+    /// Frames read so far.
+    pub fn frames(&self) -> u64 {
+        self.index as u64
+    }
+
+    /// Bytes being read.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
     pub fn skipped(&self) -> u64 {
         self.skipped
     }

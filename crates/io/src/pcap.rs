@@ -7,6 +7,8 @@ pub(crate) const MAGIC_US: u32 = 0xa1b2_c3d4;
 pub(crate) const MAGIC_NS: u32 = 0xa1b2_3c4d;
 pub(crate) const MAGIC_MODIFIED: u32 = 0xa1b2_cd34;
 const FILE_HEADER: usize = 24;
+/// Records in a row that must look right before a split chunk starts reading at an offset.
+const CHAIN: usize = 4;
 
 /// Everything a pcap reader knows besides the bytes in front of it: carried from one chunk of a
 /// streamed file to the next.
@@ -20,8 +22,6 @@ pub struct PcapState {
     frame: u64,
     error: Option<ReadError>,
     skipped: u64,
-    /// The latest timestamp read, to judge candidate headers when resynchronising.
-    last_secs: Option<u32>,
     /// The previous chunk ended while looking for a record after damage.
     resync_pending: bool,
 }
@@ -33,12 +33,17 @@ pub struct PcapReader<'a> {
     base: u64,
     /// `data` reaches the end of the file (always, for a mapped file).
     last_chunk: bool,
+    /// No record starting at or after this offset is read: the end of a split's chunk
+    /// (`data.len()` otherwise).
+    limit: usize,
     st: PcapState,
 }
 
-enum Resync {
+/// Whether records start at an offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chain {
     Found,
-    /// The chunk ended before a candidate could be judged (streamed input only).
+    /// The data ends before the candidate could be judged (streamed input only).
     NeedMore,
     NotFound,
 }
@@ -83,7 +88,6 @@ impl<'a> PcapReader<'a> {
             frame: 0,
             error: None,
             skipped: 0,
-            last_secs: None,
             resync_pending: false,
         };
         Ok(PcapReader {
@@ -91,6 +95,7 @@ impl<'a> PcapReader<'a> {
             pos: FILE_HEADER,
             base: 0,
             last_chunk,
+            limit: data.len(),
             st,
         })
     }
@@ -102,8 +107,84 @@ impl<'a> PcapReader<'a> {
             pos: 0,
             base,
             last_chunk,
+            limit: data.len(),
             st: state,
         }
+    }
+
+    /// The first offset in `from..to` where a chain of [`CHAIN`] plausible records starts (or
+    /// fewer that end exactly at the end of the file): where a chunk of a split file can start
+    /// reading. Stricter than [`Iterator::next`], so the first record there always reads. The
+    /// same rule finds where reading resumes after damage, so a split file and one read from
+    /// end to end resume at the same record.
+    pub fn record_start_in(&self, from: usize, to: usize) -> Option<usize> {
+        (from.max(FILE_HEADER)..to.min(self.data.len()))
+            .find(|&at| self.chain_at(at) == Chain::Found)
+    }
+
+    /// Whether a chain of plausible records starts at `at`.
+    fn chain_at(&self, at: usize) -> Chain {
+        let len = self.data.len();
+        let more = if self.last_chunk {
+            Chain::NotFound
+        } else {
+            Chain::NeedMore
+        };
+        let mut pos = at;
+        let mut first_secs = None;
+        for _ in 0..CHAIN {
+            if pos == len {
+                // Records that end exactly where the file ends: a chain, unless more follows.
+                return if self.last_chunk {
+                    Chain::Found
+                } else {
+                    Chain::NeedMore
+                };
+            }
+            if pos + 16 > len {
+                return more;
+            }
+            let Some(end) = self.plausible_header(pos) else {
+                return Chain::NotFound;
+            };
+            // Records of one capture are close in time; random bytes rarely are.
+            let secs = self.st.endian.u32(&self.data[pos..pos + 4]);
+            if secs.abs_diff(*first_secs.get_or_insert(secs)) > 86_400 {
+                return Chain::NotFound;
+            }
+            if end > len {
+                return more;
+            }
+            pos = end;
+        }
+        Chain::Found
+    }
+
+    /// A reader over the same mapped file for the records that start in `start..limit`, frames
+    /// numbered from 1 within the chunk. `start` comes from [`PcapReader::record_start_in`], or
+    /// is where the reader of the chunk before stopped, whose `state` then carries what that
+    /// reader knew (so damage there is judged as one reader would judge it).
+    pub fn chunk(&self, start: usize, limit: usize, after: Option<&PcapState>) -> PcapReader<'a> {
+        let carried = after.unwrap_or(&self.st);
+        PcapReader {
+            data: self.data,
+            pos: start,
+            base: self.base,
+            last_chunk: self.last_chunk,
+            limit,
+            st: PcapState {
+                frame: 0,
+                error: None,
+                skipped: 0,
+                resync_pending: after.is_some_and(|st| st.resync_pending),
+                ..carried.clone()
+            },
+        }
+    }
+
+    /// Frames read so far (a damaged record that was skipped counts as one).
+    pub fn frames(&self) -> u64 {
+        self.st.frame
     }
 
     /// The state to resume with on the next chunk, and how many bytes of this one were used
@@ -120,6 +201,11 @@ impl<'a> PcapReader<'a> {
         self.st.error.as_ref()
     }
 
+    /// Bytes being read.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
     /// Bytes skipped to get past damage (0 when the file was read whole).
     pub fn skipped(&self) -> u64 {
         self.st.skipped
@@ -130,69 +216,51 @@ impl<'a> PcapReader<'a> {
     }
 
     /// Whether a record header at `at` could be real: a length within the snap length, a
-    /// wire length no shorter than it, a sub-second field in range, and a time near the
-    /// records before the damage. Returns where the record would end.
+    /// wire length no shorter than it and a sub-second field in range. Returns where the record
+    /// would end.
     fn plausible_header(&self, at: usize) -> Option<usize> {
         let h = self.data.get(at..at + 16)?;
         let e = self.st.endian;
-        let (secs, frac, incl, orig) = (
-            e.u32(&h[0..4]),
-            e.u32(&h[4..8]),
-            e.u32(&h[8..12]),
-            e.u32(&h[12..16]),
-        );
+        let (frac, incl, orig) = (e.u32(&h[4..8]), e.u32(&h[8..12]), e.u32(&h[12..16]));
         let frac_limit = if self.st.nanos {
             1_000_000_000
         } else {
             1_000_000
         };
-        let near = self
-            .st
-            .last_secs
-            .is_none_or(|t| secs.abs_diff(t) < 7 * 86_400);
         let ok = incl > 0
             && incl <= MAX_RECORD.max(self.st.snaplen)
             && orig >= incl
-            && frac < frac_limit
-            && near;
+            && frac < frac_limit;
         ok.then_some(at + self.st.record_header + incl as usize)
     }
 
-    /// After damage, finds the next offset from `from` on where two records in a row (or one
-    /// that ends exactly at the end of the file) are plausible.
-    fn resync_from(&mut self, from: usize) -> Resync {
+    /// After damage, finds the next offset from `from` on where a chain of records starts.
+    fn resync_from(&mut self, from: usize) -> Chain {
         let len = self.data.len();
         let end = resync_end(len, from, self.last_chunk);
         let mut at = from;
         while at < end {
-            if at + 16 > len && !self.last_chunk {
-                break;
-            }
-            if let Some(next) = self.plausible_header(at) {
-                let whole_file_ends = next == len && self.last_chunk;
-                let undecided = !self.last_chunk && next + 16 > len;
-                if undecided {
-                    break;
-                }
-                if whole_file_ends || (next + 16 <= len && self.plausible_header(next).is_some()) {
+            match self.chain_at(at) {
+                Chain::Found => {
                     self.st.skipped += (at - self.pos) as u64;
                     self.pos = at;
                     // The skipped bytes count as one frame (the damaged record), so numbering
                     // stays the file's own when one record header was damaged, the common case.
                     self.st.frame += 1;
-                    return Resync::Found;
+                    return Chain::Found;
                 }
+                Chain::NeedMore => break,
+                Chain::NotFound => at += 1,
             }
-            at += 1;
         }
         // Everything before `at` is known not to start a record.
         self.st.skipped += (at.min(len) - self.pos) as u64;
         self.pos = at.min(len);
         if at < len || !self.last_chunk {
             self.st.resync_pending = true;
-            Resync::NeedMore
+            Chain::NeedMore
         } else {
-            Resync::NotFound
+            Chain::NotFound
         }
     }
 
@@ -206,8 +274,8 @@ impl<'a> PcapReader<'a> {
         self.pos = at + 1;
         self.st.skipped += 1;
         match self.resync_from(at + 1) {
-            Resync::Found => self.next(),
-            Resync::NeedMore | Resync::NotFound => None,
+            Chain::Found => self.next(),
+            Chain::NeedMore | Chain::NotFound => None,
         }
     }
 }
@@ -220,14 +288,14 @@ impl<'a> Iterator for PcapReader<'a> {
         if self.st.resync_pending {
             self.st.resync_pending = false;
             match self.resync_from(self.pos) {
-                Resync::Found => {}
-                Resync::NeedMore | Resync::NotFound => return None,
+                Chain::Found => {}
+                Chain::NeedMore | Chain::NotFound => return None,
             }
         }
-        let rest = self.data.len() - self.pos;
-        if rest == 0 {
+        if self.pos >= self.limit {
             return None;
         }
+        let rest = self.data.len() - self.pos;
         let rh = self.st.record_header;
         if rest < rh {
             if !self.last_chunk {
@@ -262,7 +330,6 @@ impl<'a> Iterator for PcapReader<'a> {
         }
         self.pos = end;
         self.st.frame += 1;
-        self.st.last_secs = Some(secs as u32);
         let ts_ns = secs * 1_000_000_000 + if self.st.nanos { frac } else { frac * 1000 };
         Some(RawPacket {
             frame: self.st.frame,

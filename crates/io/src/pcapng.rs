@@ -89,6 +89,16 @@ impl<'a> PcapNgReader<'a> {
         self.st.error.as_ref()
     }
 
+    /// Frames read so far.
+    pub fn frames(&self) -> u64 {
+        self.st.frame
+    }
+
+    /// Bytes being read.
+    pub fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
     /// Bytes skipped to get past damage (0 when the file was read whole).
     pub fn skipped(&self) -> u64 {
         self.st.skipped
