@@ -24,6 +24,7 @@
 //! the chunk. Rows leave through a crossbeam channel to the single writer thread.
 
 use std::io::Read;
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,13 +66,22 @@ pub struct ScanOptions {
 pub const DEFAULT_CHUNK: usize = 16 << 20;
 
 /// Bytes per chunk of a split mapped file: large enough that finding its start and the
-/// per-chunk bookkeeping cost nothing, small enough that a window of chunks per worker keeps
-/// its routed segments in a few MiB.
-pub const DEFAULT_SPLIT: usize = 4 << 20;
+/// per-chunk bookkeeping cost nothing, small enough that a window of chunks keeps its routed
+/// segments in a few MiB.
+pub const DEFAULT_SPLIT: usize = 2 << 20;
 
-/// Chunks per window of a split file, per shard: enough that workers rarely wait for the
-/// slowest chunk at the end of a window.
-const SPLIT_CHUNKS_PER_SHARD: usize = 4;
+/// Tasks per window of a split file, per shard: enough that workers rarely wait for the
+/// slowest task at the end of a window.
+const SPLIT_TASKS_PER_SHARD: usize = 4;
+
+/// Chunks one task reads at once, a record of each in turn. Finding a record's successor is a
+/// chain of dependent loads, each usually a cache miss (often in a page just mapped); walking
+/// several chunks side by side keeps that many misses in flight instead of one.
+const INTERLEAVE: usize = 4;
+
+/// Records walked per chunk before the batch is decoded: few enough that the batch's headers
+/// are still in cache when it is decoded.
+const WALK_BATCH: usize = 32;
 
 impl Default for ScanOptions {
     fn default() -> Self {
@@ -118,7 +128,33 @@ struct Routes<'a> {
     frame_base: u64,
 }
 
-impl Routes<'_> {
+impl<'a> Routes<'a> {
+    /// Decodes one packet and routes its TCP segment to the shard that owns its flow.
+    #[inline]
+    fn push(&mut self, p: RawPacket<'a>) {
+        self.packets += 1;
+        let (first, last) = self.ts_range.get_or_insert((p.ts_ns, p.ts_ns));
+        *first = (*first).min(p.ts_ns);
+        *last = (*last).max(p.ts_ns);
+        let meta = PacketMeta {
+            frame: p.frame,
+            ts_ns: p.ts_ns,
+        };
+        // Frames that are not TCP count as packets, not as TCP packets.
+        let mut fragment = None;
+        match decode_or_fragment(p.linktype, p.data, &mut fragment) {
+            Ok(seg) => {
+                let shard = FlowKey::shard_of(&seg, self.per_shard.len());
+                self.per_shard[shard].push(Routed { seg, meta });
+            }
+            Err(_) => {
+                if let Some(f) = fragment {
+                    self.fragments.push((meta, f));
+                }
+            }
+        }
+    }
+
     fn reset(&mut self, shards: usize) {
         self.per_shard.resize_with(shards, Vec::new);
         self.per_shard.iter_mut().for_each(Vec::clear);
@@ -126,6 +162,81 @@ impl Routes<'_> {
         self.packets = 0;
         self.ts_range = None;
         self.frame_base = 0;
+    }
+}
+
+/// One window of a split file: its chunks, where they start, and what reading them gave.
+/// Reused from window to window.
+#[derive(Default)]
+struct SplitWindow<'a> {
+    /// Chunk starts, then where the last chunk was to end.
+    starts: Vec<usize>,
+    /// One per chunk (may be longer than `reads`: buffers kept from larger windows).
+    parts: Vec<Routes<'a>>,
+    reads: Vec<ChunkRead>,
+}
+
+impl<'a> SplitWindow<'a> {
+    /// Reads up to `chunks` chunks from `start` on: finds their starts, reads them in parallel,
+    /// and reads again any chunk whose predecessor did not end where it starts. Returns where
+    /// the next window starts.
+    fn read(
+        &mut self,
+        reader: &PacketReader<'a>,
+        start: usize,
+        split: usize,
+        chunks: usize,
+        shards: usize,
+    ) -> usize {
+        let len = reader.data_len();
+        // A chunk starts at the window's start, then at a record start found in each following
+        // nominal range of `split` bytes (none in a range: the chunk before it runs on). The
+        // window's last chunk ends at the next record start found after it.
+        let first_range = start / split + 1;
+        let ranges: Vec<usize> = (first_range..first_range + chunks)
+            .take_while(|j| j * split < len)
+            .collect();
+        let found: Vec<Option<usize>> = ranges
+            .par_iter()
+            .map(|&j| reader.record_start_in(j * split, (j + 1) * split))
+            .collect();
+        self.starts.clear();
+        self.starts.push(start);
+        self.starts.extend(found.into_iter().flatten());
+        let mut j = first_range + chunks;
+        let end = loop {
+            if j * split >= len {
+                break len;
+            }
+            if let Some(at) = reader.record_start_in(j * split, (j + 1) * split) {
+                break at;
+            }
+            j += 1;
+        };
+        self.starts.push(end);
+        let n = self.starts.len() - 1;
+        self.parts
+            .resize_with(self.parts.len().max(n), Routes::default);
+        let starts = &self.starts;
+        self.reads = self.parts[..n]
+            .par_chunks_mut(INTERLEAVE)
+            .enumerate()
+            .flat_map_iter(|(task, parts)| {
+                let first = task * INTERLEAVE;
+                let bounds = &starts[first..=first + parts.len()];
+                read_side_by_side(reader, bounds, parts, shards)
+            })
+            .collect();
+        for i in 1..n {
+            if self.reads[i - 1].end != self.reads[i].start {
+                // The chunk before ended elsewhere (damage, or a record start that was not
+                // one): read this one again from where the file really goes on.
+                let (from, limit) = (self.reads[i - 1].end, self.reads[i].limit);
+                let after = self.reads[i - 1].state.take();
+                self.reads[i] = read_chunk(reader, from, limit, after, &mut self.parts[i], shards);
+            }
+        }
+        self.reads[n - 1].end
     }
 }
 
@@ -158,7 +269,10 @@ pub fn scan_file(
         ..Default::default()
     };
     match open_input(path) {
-        Ok(Input::Mapped(data)) => scan_bytes(&data, capture, opts, tx, progress, &mut row),
+        Ok(Input::Mapped(data)) => {
+            let release = |range: Range<usize>| data.release(range);
+            scan_bytes_releasing(&data, &release, capture, opts, tx, progress, &mut row);
+        }
         Ok(Input::Stream {
             reader,
             compression,
@@ -303,7 +417,9 @@ impl<'t> Shards<'t> {
     }
 
     /// Reads a mapped file that can be entered at any record in windows of chunks read in
-    /// parallel (see the module documentation). Sets the file's error and skipped bytes.
+    /// parallel (see the module documentation), reading each window while the shards work
+    /// through the one before. Sets the file's error and skipped bytes.
+    #[allow(clippy::too_many_arguments)]
     fn split<F>(
         &mut self,
         reader: &PacketReader<'t>,
@@ -312,61 +428,28 @@ impl<'t> Shards<'t> {
         tx: &Sender<Rows>,
         insert: F,
         mut after: impl FnMut(usize),
+        release: &(dyn Fn(Range<usize>) + Sync),
     ) where
         F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'t>, PacketMeta) + Sync,
     {
         let len = reader.data_len();
         let shards = self.tables.len();
-        let per_window = SPLIT_CHUNKS_PER_SHARD * shards;
-        let mut parts: Vec<Routes<'t>> = Vec::new();
-        let mut starts: Vec<usize> = Vec::with_capacity(per_window + 1);
-        // Where the next window starts: exactly where reading stopped.
-        let mut start = reader.offset();
+        let chunks = SPLIT_TASKS_PER_SHARD * INTERLEAVE * shards;
+        let mut current = SplitWindow::default();
+        let mut next = SplitWindow::default();
         let mut frames = 0u64;
         let mut skipped = 0u64;
         let mut damaged = false;
-        while start < len {
-            // A chunk starts at the window's start, then at a record start found in each
-            // following nominal range of `split` bytes (none in a range: the chunk before it
-            // runs on). The window's last chunk ends at the next record start found after it.
-            let first_range = start / split + 1;
-            let ranges = (first_range..first_range + per_window).take_while(|j| j * split < len);
-            let found: Vec<Option<usize>> = ranges
-                .collect::<Vec<_>>()
-                .par_iter()
-                .map(|&j| reader.record_start_in(j * split, (j + 1) * split))
-                .collect();
-            starts.clear();
-            starts.push(start);
-            starts.extend(found.into_iter().flatten());
-            let mut j = first_range + per_window;
-            let end = loop {
-                if j * split >= len {
-                    break len;
-                }
-                if let Some(at) = reader.record_start_in(j * split, (j + 1) * split) {
-                    break at;
-                }
-                j += 1;
-            };
-            starts.push(end);
-            let n = starts.len() - 1;
-            parts.resize_with(parts.len().max(n), Routes::default);
-            let mut reads: Vec<ChunkRead> = parts[..n]
-                .par_iter_mut()
-                .zip(starts.par_windows(2))
-                .map(|(part, w)| read_chunk(reader, w[0], w[1], None, part, shards))
-                .collect();
-            for i in 0..n {
-                if i > 0 && reads[i - 1].end != reads[i].start {
-                    // The chunk before ended elsewhere (damage, or a record start that was not
-                    // one): read this one again from where the file really goes on.
-                    let (from, limit) = (reads[i - 1].end, reads[i].limit);
-                    let after = reads[i - 1].state.take();
-                    reads[i] = read_chunk(reader, from, limit, after, &mut parts[i], shards);
-                }
-                let read = &reads[i];
-                parts[i].frame_base = frames;
+        let first = reader.offset();
+        // Where the window after `current` starts: exactly where reading stopped.
+        let mut start = if first < len {
+            current.read(reader, first, split, chunks, shards)
+        } else {
+            return;
+        };
+        loop {
+            for (part, read) in current.parts.iter_mut().zip(&current.reads) {
+                part.frame_base = frames;
                 frames += read.frames;
                 skipped += read.skipped;
                 if let Some(e) = &read.error {
@@ -377,9 +460,32 @@ impl<'t> Shards<'t> {
                     }
                 }
             }
-            self.run(&parts[..n], row, tx, &insert);
-            start = reads[n - 1].end;
+            let more = start < len;
+            let done = current.starts[0]..start.min(len);
+            let next_start = rayon::join(
+                || {
+                    let n = current.reads.len();
+                    self.run(&current.parts[..n], row, tx, &insert);
+                    // The window's pages leave the process, in pieces released in parallel.
+                    // Held segments that still borrow from them are read again from the page
+                    // cache.
+                    let piece = done.len().div_ceil(shards).max(1);
+                    (0..shards).into_par_iter().for_each(|k| {
+                        let from = (done.start + k * piece).min(done.end);
+                        release(from..(from + piece).min(done.end));
+                    });
+                },
+                || more.then(|| next.read(reader, start, split, chunks, shards)),
+            )
+            .1;
             after(start.min(len));
+            match next_start {
+                Some(s) => {
+                    std::mem::swap(&mut current, &mut next);
+                    start = s;
+                }
+                None => break,
+            }
         }
         if damaged {
             row.skipped_bytes = skipped;
@@ -420,6 +526,20 @@ pub fn scan_bytes(
     progress: &(dyn Fn(u64) + Sync),
     row: &mut FileRow,
 ) {
+    scan_bytes_releasing(data, &|_| {}, capture, opts, tx, progress, row);
+}
+
+/// [`scan_bytes`], telling `release` of each range of `data` the scan is done with (so a
+/// mapping's pages can leave the process as the scan moves on).
+fn scan_bytes_releasing(
+    data: &[u8],
+    release: &(dyn Fn(Range<usize>) + Sync),
+    capture: Arc<str>,
+    opts: ScanOptions,
+    tx: &Sender<Rows>,
+    progress: &(dyn Fn(u64) + Sync),
+    row: &mut FileRow,
+) {
     row.bytes = data.len() as u64;
     let (format, mut reader) = match PacketReader::new(data) {
         Ok(r) => r,
@@ -437,7 +557,7 @@ pub fn scan_bytes(
         done_bytes = offset as u64;
     };
     if opts.split > 0 && reader.splittable() {
-        shards.split(&reader, opts.split, row, tx, insert_lasting, after);
+        shards.split(&reader, opts.split, row, tx, insert_lasting, after, release);
     } else {
         shards.consume(&mut reader, opts.window, row, tx, insert_lasting, after);
         record_error(&reader, row);
@@ -550,6 +670,64 @@ pub fn scan_stream(
     shards.finish(row, tx);
 }
 
+/// Reads the consecutive chunks `bounds[i]..bounds[i + 1]` of a split file side by side, one
+/// record of each in turn, each into its part (see [`INTERLEAVE`]).
+fn read_side_by_side<'a>(
+    reader: &PacketReader<'a>,
+    bounds: &[usize],
+    parts: &mut [Routes<'a>],
+    shards: usize,
+) -> Vec<ChunkRead> {
+    debug_assert!(parts.len() < bounds.len() && parts.len() <= INTERLEAVE);
+    let mut readers: Vec<PacketReader<'a>> = bounds
+        .windows(2)
+        .map(|w| {
+            reader
+                .chunk(w[0], w[1], None)
+                .expect("only splittable files are split")
+        })
+        .collect();
+    parts.iter_mut().for_each(|p| p.reset(shards));
+    // A chunk's reader is not asked again once it has stopped, as when read alone.
+    let mut live = [false; INTERLEAVE];
+    live[..readers.len()].fill(true);
+    let mut batches: [Vec<RawPacket<'a>>; INTERLEAVE] =
+        std::array::from_fn(|_| Vec::with_capacity(WALK_BATCH));
+    while live.iter().any(|&l| l) {
+        // Walk: a batch of record headers from every chunk, a record of each in turn, so the
+        // loads of several chunks are in flight together and nothing else is in between.
+        for _ in 0..WALK_BATCH {
+            for ((r, batch), live) in readers.iter_mut().zip(&mut batches).zip(&mut live) {
+                if *live {
+                    match r.next() {
+                        Some(p) => batch.push(p),
+                        None => *live = false,
+                    }
+                }
+            }
+        }
+        // Decode and route the batch while its headers are still in cache.
+        for (batch, part) in batches.iter_mut().zip(parts.iter_mut()) {
+            for p in batch.drain(..) {
+                part.push(p);
+            }
+        }
+    }
+    readers
+        .iter()
+        .zip(bounds.windows(2))
+        .map(|(r, w)| ChunkRead {
+            start: w[0],
+            limit: w[1],
+            end: r.offset(),
+            frames: r.frames(),
+            error: r.error().cloned(),
+            skipped: r.skipped(),
+            state: r.state().map(|(st, _)| st),
+        })
+        .collect()
+}
+
 /// A segment of a mapped file enters the table borrowed: the mapping outlives the table.
 fn insert_lasting<'a>(
     table: &mut FlowTable<'a, TlsHandler>,
@@ -595,33 +773,7 @@ fn insert_joined(table: &mut FlowTable<'_, TlsHandler>, j: &Joined) {
 
 /// Decodes packets and routes each TCP segment to the shard that owns its flow, in order.
 fn route<'a>(packets: impl Iterator<Item = RawPacket<'a>>, out: &mut Routes<'a>) {
-    let shards = out.per_shard.len();
-    let (mut first, mut last) = out.ts_range.unwrap_or((i64::MAX, i64::MIN));
-    let mut count = 0u64;
     for p in packets {
-        count += 1;
-        first = first.min(p.ts_ns);
-        last = last.max(p.ts_ns);
-        let meta = PacketMeta {
-            frame: p.frame,
-            ts_ns: p.ts_ns,
-        };
-        // Frames that are not TCP count as packets, not as TCP packets.
-        let mut fragment = None;
-        match decode_or_fragment(p.linktype, p.data, &mut fragment) {
-            Ok(seg) => {
-                let shard = FlowKey::shard_of(&seg, shards);
-                out.per_shard[shard].push(Routed { seg, meta });
-            }
-            Err(_) => {
-                if let Some(f) = fragment {
-                    out.fragments.push((meta, f));
-                }
-            }
-        }
-    }
-    out.packets += count;
-    if out.packets > 0 {
-        out.ts_range = Some((first, last));
+        out.push(p);
     }
 }

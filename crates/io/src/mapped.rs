@@ -3,10 +3,10 @@
 
 use std::fs::File;
 use std::io;
-use std::ops::Deref;
+use std::ops::{Deref, Range};
 use std::path::Path;
 
-use memmap2::{Advice, Mmap};
+use memmap2::{Advice, Mmap, UncheckedAdvice};
 
 /// The bytes of one capture: a read-only mapping of the file, or owned bytes (tests, the demo,
 /// and later decompressed input).
@@ -34,6 +34,35 @@ impl CaptureData {
         // Captures are read front to back once; tell the kernel so it reads ahead.
         let _ = map.advise(Advice::Sequential);
         Ok(CaptureData::Mapped(map))
+    }
+}
+
+/// Granularity of [`CaptureData::release`]: a multiple of every page size Linux uses for file
+/// mappings (4 KiB, 16 KiB, 64 KiB).
+const RELEASE_ALIGN: usize = 64 << 10;
+
+impl CaptureData {
+    /// Tells the kernel that the bytes before `range.end` will not be read again soon, so a
+    /// scan's resident memory does not grow with the file: the mapped pages of `range` leave
+    /// this process (they stay in the page cache, and a later read maps them again). Rounded
+    /// to whole pages: the page holding `range.end` stays, the one holding `range.start` goes
+    /// (the bytes before it are done with too). A no-op for owned bytes.
+    pub fn release(&self, range: Range<usize>) {
+        let CaptureData::Mapped(map) = self else {
+            return;
+        };
+        let start = range.start / RELEASE_ALIGN * RELEASE_ALIGN;
+        let end = range.end.min(map.len()) / RELEASE_ALIGN * RELEASE_ALIGN;
+        if start < end {
+            // SAFETY: `start..end` lies within the mapping. MADV_DONTNEED on a read-only file
+            // mapping discards nothing: the pages were never written, so a later read of any
+            // slice borrowed from the mapping faults the file's page in again and sees the same
+            // bytes. (The advice is "unchecked" in memmap2 because on a private writable mapping
+            // it would drop the process's changes; this mapping is never writable.)
+            let _ = unsafe {
+                map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
     }
 }
 
