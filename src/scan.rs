@@ -694,6 +694,7 @@ fn read_side_by_side<'a>(
     let mut batches: [Vec<RawPacket<'a>>; INTERLEAVE] =
         std::array::from_fn(|_| Vec::with_capacity(WALK_BATCH));
     while live.iter().any(|&l| l) {
+        std::hint::black_box(PacketReader::look_ahead(&readers, WALK_BATCH));
         // Walk: a batch of record headers from every chunk, a record of each in turn, so the
         // loads of several chunks are in flight together and nothing else is in between.
         for _ in 0..WALK_BATCH {

@@ -285,6 +285,35 @@ impl<'a> PacketReader<'a> {
         }
     }
 
+    /// Walks up to `records` records ahead of the reader, reading only their lengths and a
+    /// byte of each packet's headers, so that those cache lines are loaded when the reader and
+    /// the decoder get there. Several readers walked ahead in turn keep several loads in
+    /// flight. Returns the bytes read, summed, which the caller should keep (e.g. with
+    /// `std::hint::black_box`) so the loads are not optimised away. Only pcap walks ahead.
+    pub fn look_ahead(readers: &[PacketReader<'_>], records: usize) -> u32 {
+        let mut at = [usize::MAX; 8];
+        let mut sum = 0u32;
+        for (r, at) in readers.iter().zip(&mut at) {
+            if let PacketReader::Pcap(p) = r {
+                *at = p.position();
+            }
+        }
+        for _ in 0..records {
+            for (r, at) in readers.iter().zip(&mut at) {
+                if let PacketReader::Pcap(p) = r {
+                    match p.look_ahead(*at) {
+                        Some((next, byte)) => {
+                            *at = next;
+                            sum = sum.wrapping_add(u32::from(byte));
+                        }
+                        None => *at = usize::MAX,
+                    }
+                }
+            }
+        }
+        sum
+    }
+
     /// Bytes of the file (or of the streamed chunk) being read.
     pub fn data_len(&self) -> usize {
         match self {
