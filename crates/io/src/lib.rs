@@ -291,7 +291,7 @@ impl<'a> PacketReader<'a> {
     /// flight. Returns the bytes read, summed, which the caller should keep (e.g. with
     /// `std::hint::black_box`) so the loads are not optimised away. Only pcap walks ahead.
     pub fn look_ahead(readers: &[PacketReader<'_>], records: usize) -> u32 {
-        let mut at = [usize::MAX; 8];
+        let mut at = [usize::MAX; 16];
         let mut sum = 0u32;
         for (r, at) in readers.iter().zip(&mut at) {
             if let PacketReader::Pcap(p) = r {

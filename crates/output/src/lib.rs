@@ -706,7 +706,7 @@ pub enum OutputError {
 }
 
 /// Rows buffered per table before they become one record batch.
-const BATCH_ROWS: usize = 16 * 1024;
+const BATCH_ROWS: usize = 1024;
 
 /// One Parquet file being written, fed rows in batches.
 struct Table<R> {
