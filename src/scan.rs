@@ -348,28 +348,31 @@ impl<'t> Shards<'t> {
             .zip(joined)
             .enumerate()
             .for_each(|(shard, (table, joined))| {
-                let segments = parts.iter().flat_map(|p| {
-                    p.per_shard[shard].iter().map(move |r| {
-                        let meta = PacketMeta {
-                            frame: r.meta.frame + p.frame_base,
-                            ..r.meta
-                        };
-                        (&r.seg, meta)
-                    })
-                });
                 if joined.is_empty() {
-                    for (seg, meta) in segments {
-                        insert(table, FlowKey::of(seg), seg, meta);
+                    for p in parts {
+                        for r in &p.per_shard[shard] {
+                            let meta = PacketMeta {
+                                frame: r.meta.frame + p.frame_base,
+                                ..r.meta
+                            };
+                            insert(table, FlowKey::of(&r.seg), &r.seg, meta);
+                        }
                     }
                 } else {
                     // Segments and joined datagrams, merged by frame so each flow sees capture
                     // order.
                     let mut joined = joined.into_iter().peekable();
-                    for (seg, meta) in segments {
-                        while let Some(j) = joined.next_if(|j| j.meta.frame < meta.frame) {
-                            insert_joined(table, &j);
+                    for p in parts {
+                        for r in &p.per_shard[shard] {
+                            let meta = PacketMeta {
+                                frame: r.meta.frame + p.frame_base,
+                                ..r.meta
+                            };
+                            while let Some(j) = joined.next_if(|j| j.meta.frame < meta.frame) {
+                                insert_joined(table, &j);
+                            }
+                            insert(table, FlowKey::of(&r.seg), &r.seg, meta);
                         }
-                        insert(table, FlowKey::of(seg), seg, meta);
                     }
                     for j in joined {
                         insert_joined(table, &j);
