@@ -184,10 +184,17 @@ impl<'a> SplitWindow<'a> {
         &mut self,
         reader: &PacketReader<'a>,
         start: usize,
+        carried: Option<&ReaderState>,
         split: usize,
         chunks: usize,
         shards: usize,
     ) -> usize {
+        let fresh = carried.map(ReaderState::for_new_chunk);
+        let context = ChunkContext {
+            start,
+            carried,
+            fresh: fresh.as_ref(),
+        };
         let len = reader.data_len();
         // A chunk starts at the window's start, then at a record start found in each following
         // nominal range of `split` bytes (none in a range: the chunk before it runs on). The
@@ -224,13 +231,15 @@ impl<'a> SplitWindow<'a> {
             .flat_map_iter(|(task, parts)| {
                 let first = task * INTERLEAVE;
                 let bounds = &starts[first..=first + parts.len()];
-                read_side_by_side(reader, bounds, parts, shards)
+                read_side_by_side(reader, bounds, context, parts, shards)
             })
             .collect();
         for i in 1..n {
-            if self.reads[i - 1].end != self.reads[i].start {
+            let (before, this) = (&self.reads[i - 1], &self.reads[i]);
+            if before.end != this.start || before.epoch_end != this.epoch_start {
                 // The chunk before ended elsewhere (damage, or a record start that was not
-                // one): read this one again from where the file really goes on.
+                // one), or read sections or interfaces this one did not know: read this one
+                // again from where the file really goes on, as the reader before would.
                 let (from, limit) = (self.reads[i - 1].end, self.reads[i].limit);
                 let after = self.reads[i - 1].state.take();
                 self.reads[i] = read_chunk(reader, from, limit, after, &mut self.parts[i], shards);
@@ -251,6 +260,47 @@ struct ChunkRead {
     skipped: u64,
     /// What the reader knew when it stopped, for reading on from `end`.
     state: Option<ReaderState>,
+    /// The reader's [`PacketReader::epoch`] when it started and when it stopped: a chunk that
+    /// started with a smaller count than the chunk before ended with read its packets with
+    /// sections or interfaces it did not know, and is read again.
+    epoch_start: u64,
+    epoch_end: u64,
+}
+
+impl ChunkRead {
+    fn of(reader: &PacketReader<'_>, start: usize, limit: usize, epoch_start: u64) -> Self {
+        ChunkRead {
+            start,
+            limit,
+            end: reader.offset(),
+            frames: reader.frames(),
+            error: reader.error().cloned(),
+            skipped: reader.skipped(),
+            state: reader.state().map(|(st, _)| st),
+            epoch_start,
+            epoch_end: reader.epoch(),
+        }
+    }
+}
+
+/// What the chunks of a window start from: the state the window's first chunk continues
+/// (where the reading of the window before stopped), and the same without what only that
+/// continuation needs, for chunks starting at a record start found by search.
+#[derive(Clone, Copy)]
+struct ChunkContext<'s> {
+    start: usize,
+    carried: Option<&'s ReaderState>,
+    fresh: Option<&'s ReaderState>,
+}
+
+impl<'s> ChunkContext<'s> {
+    fn for_chunk_at(&self, at: usize) -> Option<&'s ReaderState> {
+        if at == self.start {
+            self.carried
+        } else {
+            self.fresh
+        }
+    }
 }
 
 /// Scans one capture file (`-` for standard input), sending its rows to `tx`. Returns its
@@ -446,7 +496,7 @@ impl<'t> Shards<'t> {
         let first = reader.offset();
         // Where the window after `current` starts: exactly where reading stopped.
         let mut start = if first < len {
-            current.read(reader, first, split, chunks, shards)
+            current.read(reader, first, None, split, chunks, shards)
         } else {
             return;
         };
@@ -478,16 +528,21 @@ impl<'t> Shards<'t> {
                         release(from..(from + piece).min(done.end));
                     });
                 },
-                || more.then(|| next.read(reader, start, split, chunks, shards)),
+                || {
+                    let carried = current.reads.last().and_then(|r| r.state.as_ref());
+                    more.then(|| next.read(reader, start, carried, split, chunks, shards))
+                },
             )
             .1;
             after(start.min(len));
             match next_start {
-                Some(s) => {
+                // Every window reads at least one record or skips at least one byte; a window
+                // that did not would be read again forever.
+                Some(s) if s > start => {
                     std::mem::swap(&mut current, &mut next);
                     start = s;
                 }
-                None => break,
+                _ => break,
             }
         }
         if damaged {
@@ -560,6 +615,7 @@ fn scan_bytes_releasing(
         done_bytes = offset as u64;
     };
     if opts.split > 0 && reader.splittable() {
+        reader.read_prologue();
         shards.split(&reader, opts.split, row, tx, insert_lasting, after, release);
     } else {
         shards.consume(&mut reader, opts.window, row, tx, insert_lasting, after);
@@ -678,6 +734,7 @@ pub fn scan_stream(
 fn read_side_by_side<'a>(
     reader: &PacketReader<'a>,
     bounds: &[usize],
+    context: ChunkContext<'_>,
     parts: &mut [Routes<'a>],
     shards: usize,
 ) -> Vec<ChunkRead> {
@@ -686,10 +743,11 @@ fn read_side_by_side<'a>(
         .windows(2)
         .map(|w| {
             reader
-                .chunk(w[0], w[1], None)
+                .chunk(w[0], w[1], context.for_chunk_at(w[0]))
                 .expect("only splittable files are split")
         })
         .collect();
+    let epochs: Vec<u64> = readers.iter().map(PacketReader::epoch).collect();
     parts.iter_mut().for_each(|p| p.reset(shards));
     // A chunk's reader is not asked again once it has stopped, as when read alone.
     let mut live = [false; INTERLEAVE];
@@ -720,15 +778,8 @@ fn read_side_by_side<'a>(
     readers
         .iter()
         .zip(bounds.windows(2))
-        .map(|(r, w)| ChunkRead {
-            start: w[0],
-            limit: w[1],
-            end: r.offset(),
-            frames: r.frames(),
-            error: r.error().cloned(),
-            skipped: r.skipped(),
-            state: r.state().map(|(st, _)| st),
-        })
+        .zip(epochs)
+        .map(|((r, w), epoch)| ChunkRead::of(r, w[0], w[1], epoch))
         .collect()
 }
 
@@ -756,16 +807,9 @@ fn read_chunk<'a>(
     let mut chunk = reader
         .chunk(start, limit, after.as_ref())
         .expect("only splittable files are split");
+    let epoch = chunk.epoch();
     route(chunk.by_ref(), part);
-    ChunkRead {
-        start,
-        limit,
-        end: chunk.offset(),
-        frames: chunk.frames(),
-        error: chunk.error().cloned(),
-        skipped: chunk.skipped(),
-        state: chunk.state().map(|(st, _)| st),
-    }
+    ChunkRead::of(&chunk, start, limit, epoch)
 }
 
 /// A joined datagram's segment enters the table as transient: the datagram is gone afterwards.

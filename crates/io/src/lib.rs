@@ -161,6 +161,18 @@ pub enum ReaderState {
     PcapNg(PcapNgState),
 }
 
+impl ReaderState {
+    /// The same knowledge of the file (byte order, interfaces) for a reader that starts afresh
+    /// at a record start, without what only reading on from where this reader stopped needs
+    /// (a pending search for the next record after damage).
+    pub fn for_new_chunk(&self) -> ReaderState {
+        match self {
+            ReaderState::Pcap(st) => ReaderState::Pcap(st.for_new_chunk()),
+            ReaderState::PcapNg(st) => ReaderState::PcapNg(st.for_new_chunk()),
+        }
+    }
+}
+
 /// A packet source over bytes of any supported format.
 pub enum PacketReader<'a> {
     Pcap(PcapReader<'a>),
@@ -255,14 +267,33 @@ impl<'a> PacketReader<'a> {
     /// Whether the file can be split into chunks read independently (see
     /// [`PacketReader::record_start_in`] and [`PacketReader::chunk`]).
     pub fn splittable(&self) -> bool {
-        matches!(self, PacketReader::Pcap(_))
+        matches!(self, PacketReader::Pcap(_) | PacketReader::PcapNg(_))
+    }
+
+    /// Before a file is split: reads what precedes the first packet (pcapng's section header
+    /// and interface descriptions), so that chunks start knowing it.
+    pub fn read_prologue(&mut self) {
+        if let PacketReader::PcapNg(r) = self {
+            r.read_prologue();
+        }
+    }
+
+    /// Blocks read that change how later packets are read (pcapng's section headers and
+    /// interface descriptions); always 0 for pcap. A split file's chunk read with a smaller
+    /// count than its predecessor ended with must be read again.
+    pub fn epoch(&self) -> u64 {
+        match self {
+            PacketReader::PcapNg(r) => r.epoch(),
+            _ => 0,
+        }
     }
 
     /// For a splittable file: the first offset in `from..to` where reading can start.
     pub fn record_start_in(&self, from: usize, to: usize) -> Option<usize> {
         match self {
             PacketReader::Pcap(r) => r.record_start_in(from, to),
-            _ => None,
+            PacketReader::PcapNg(r) => r.record_start_in(from, to),
+            PacketReader::NetMon(_) => None,
         }
     }
 
@@ -280,6 +311,12 @@ impl<'a> PacketReader<'a> {
             (PacketReader::Pcap(r), None) => Some(PacketReader::Pcap(r.chunk(start, limit, None))),
             (PacketReader::Pcap(r), Some(ReaderState::Pcap(st))) => {
                 Some(PacketReader::Pcap(r.chunk(start, limit, Some(st))))
+            }
+            (PacketReader::PcapNg(r), None) => {
+                Some(PacketReader::PcapNg(r.chunk(start, limit, None)))
+            }
+            (PacketReader::PcapNg(r), Some(ReaderState::PcapNg(st))) => {
+                Some(PacketReader::PcapNg(r.chunk(start, limit, Some(st))))
             }
             _ => None,
         }

@@ -26,6 +26,15 @@ pub struct PcapState {
     resync_pending: bool,
 }
 
+impl PcapState {
+    pub(crate) fn for_new_chunk(&self) -> Self {
+        PcapState {
+            resync_pending: false,
+            ..self.clone()
+        }
+    }
+}
+
 pub struct PcapReader<'a> {
     data: &'a [u8],
     pos: usize,

@@ -33,6 +33,18 @@ pub struct PcapNgState {
     error: Option<ReadError>,
     skipped: u64,
     resync_pending: bool,
+    /// Section and interface blocks read so far: packets are read in the light of these, so
+    /// a chunk of a split file read with an older count must be read again.
+    epoch: u64,
+}
+
+impl PcapNgState {
+    pub(crate) fn for_new_chunk(&self) -> Self {
+        PcapNgState {
+            resync_pending: false,
+            ..self.clone()
+        }
+    }
 }
 
 pub struct PcapNgReader<'a> {
@@ -44,8 +56,14 @@ pub struct PcapNgReader<'a> {
     last_chunk: bool,
     /// The current block continues past this chunk.
     need_more: bool,
+    /// No block starting at or after this offset is read: the end of a split's chunk
+    /// (`data.len()` otherwise).
+    limit: usize,
     st: PcapNgState,
 }
+
+/// Blocks in a row that must look right before a split chunk starts reading at an offset.
+const CHAIN: usize = 4;
 
 impl<'a> PcapNgReader<'a> {
     pub fn new(data: &'a [u8]) -> Result<Self, ReadError> {
@@ -61,6 +79,7 @@ impl<'a> PcapNgReader<'a> {
             error: None,
             skipped: 0,
             resync_pending: false,
+            epoch: 0,
         };
         let r = Self::resume(state, data, 0, last_chunk);
         // The first block must be a section header; reading it here gives a clean error early.
@@ -76,8 +95,93 @@ impl<'a> PcapNgReader<'a> {
             base,
             last_chunk,
             need_more: false,
+            limit: data.len(),
             st,
         }
+    }
+
+    /// Reads the blocks before the first packet block (section header, interface
+    /// descriptions, anything else), so that a split file's chunks start with the interfaces
+    /// known. Stops at the first packet block, at damage, or at the end.
+    pub fn read_prologue(&mut self) {
+        while self.pos + 8 <= self.data.len() && !self.st.resync_pending {
+            let t = self.st.endian.u32(&self.data[self.pos..]);
+            if matches!(t, BLOCK_EPB | BLOCK_SPB | BLOCK_OPB) {
+                return;
+            }
+            let at = self.pos;
+            if self.block().is_err() || self.need_more || self.pos == at {
+                // Left for the first chunk's reader to judge from here.
+                self.pos = at;
+                self.need_more = false;
+                return;
+            }
+        }
+    }
+
+    /// The first 4-byte-aligned offset in `from..to` where a chain of [`CHAIN`] well-formed
+    /// blocks starts (or fewer that end exactly at the end of the file), read in the byte
+    /// order of the section read last: where a chunk of a split file can start reading.
+    pub fn record_start_in(&self, from: usize, to: usize) -> Option<usize> {
+        let first = from.next_multiple_of(4);
+        (first..to.min(self.data.len()))
+            .step_by(4)
+            .find(|&at| self.chain_at(at))
+    }
+
+    fn chain_at(&self, at: usize) -> bool {
+        let mut pos = at;
+        for _ in 0..CHAIN {
+            if pos == self.data.len() {
+                return true;
+            }
+            match self.plausible_block(pos) {
+                Some(end) => pos = end,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// A block at `at` of a known type whose lengths agree and that ends within the data:
+    /// where it ends.
+    fn plausible_block(&self, at: usize) -> Option<usize> {
+        let e = self.st.endian;
+        let h = self.data.get(at..at + 12)?;
+        let (t, len) = (e.u32(&h[0..4]), e.u32(&h[4..8]) as usize);
+        let known = matches!(t, BLOCK_IDB | BLOCK_OPB | BLOCK_SPB | BLOCK_EPB | BLOCK_SHB);
+        let sane = len >= 12 && len.is_multiple_of(4) && len <= MAX_BLOCK as usize;
+        let end = at.checked_add(len)?;
+        (known && sane && end <= self.data.len() && e.u32(&self.data[end - 4..]) as usize == len)
+            .then_some(end)
+    }
+
+    /// A reader over the same mapped file for the blocks that start in `start..limit`, frames
+    /// numbered from 1 within the chunk. It reads packets in the light of `after` (the state
+    /// of the reader of the chunk before, when this chunk starts where that one stopped), or
+    /// else of this reader's sections and interfaces.
+    pub fn chunk(&self, start: usize, limit: usize, after: Option<&PcapNgState>) -> Self {
+        let carried = after.unwrap_or(&self.st);
+        PcapNgReader {
+            data: self.data,
+            pos: start,
+            base: self.base,
+            last_chunk: self.last_chunk,
+            need_more: false,
+            limit,
+            st: PcapNgState {
+                frame: 0,
+                error: None,
+                skipped: 0,
+                resync_pending: after.is_some_and(|st| st.resync_pending),
+                ..carried.clone()
+            },
+        }
+    }
+
+    /// Section and interface blocks read (see [`PcapNgState`]).
+    pub fn epoch(&self) -> u64 {
+        self.st.epoch
     }
 
     /// The state to resume with on the next chunk, and how many bytes of this one were used.
@@ -133,7 +237,10 @@ impl<'a> PcapNgReader<'a> {
         let stop = at.min(len).max(self.pos);
         self.st.skipped += (stop - self.pos) as u64;
         self.pos = stop;
-        self.st.resync_pending = !self.last_chunk || stop < len;
+        // Go on searching later only where candidates remain: in the next chunk of a streamed
+        // file, or past the search window of a mapped one. Fewer than a block header's bytes
+        // left means there is nothing more to find.
+        self.st.resync_pending = !self.last_chunk || at + 12 <= len;
         if !self.st.resync_pending {
             self.pos = len;
         }
@@ -192,6 +299,7 @@ impl<'a> PcapNgReader<'a> {
         if raw_type == BLOCK_SHB {
             self.st.endian = self.section_endian(at)?;
             self.st.interfaces.clear();
+            self.st.epoch += 1;
         }
         let e = self.st.endian;
         let btype = e.u32(&self.data[at..]);
@@ -266,6 +374,7 @@ impl<'a> PcapNgReader<'a> {
                     return Err(self.err(at, ReadErrorKind::BadBlock("if_tsresol out of range")));
                 }
                 self.st.interfaces.push(iface);
+                self.st.epoch += 1;
                 Ok(None)
             }
             BLOCK_EPB | BLOCK_OPB => {
@@ -357,7 +466,7 @@ impl<'a> Iterator for PcapNgReader<'a> {
                 return None;
             }
         }
-        while self.pos < self.data.len() && !self.need_more {
+        while self.pos < self.data.len() && self.pos < self.limit && !self.need_more {
             let at = self.pos;
             match self.block() {
                 Ok(Some(p)) => return Some(p),
