@@ -92,7 +92,7 @@ impl PcapNg {
         self.u32(kind);
         self.u32(0);
         body(self);
-        while self.out.len() % 4 != 0 {
+        while !self.out.len().is_multiple_of(4) {
             self.out.push(0);
         }
         let len = (self.out.len() - start + 4) as u32;
