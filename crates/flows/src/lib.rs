@@ -586,9 +586,12 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         self.process(key, seg, Payload::Transient(seg.payload), at);
     }
 
-    /// Capture time has reached `ts_ns` (a packet of any flow, in any shard): flows idle past
-    /// their timeout by then are finished at the next sweep point. A scan tells every table the
-    /// time of each window, so that all tables agree on the time at the end of the capture.
+    /// Capture time has reached `ts_ns` (a packet of another shard, or the capture's end):
+    /// flows idle past their timeout by then are finished. A table's clock otherwise follows
+    /// only its own packets, so that its rows depend on its own packet sequence and not on
+    /// how the capture was cut into windows or chunks; a scan tells every table the capture's
+    /// last time before [`FlowTable::finish_all`], so that all tables judge idleness at the end
+    /// alike.
     pub fn advance_clock(&mut self, ts_ns: i64) {
         if ts_ns > self.clock_ns {
             self.clock_ns = ts_ns;
