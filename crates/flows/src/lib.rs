@@ -3,8 +3,9 @@
 //! Every segment of a connection (both directions) carries the same [`FlowKey`] hash, so it is
 //! routed to the same shard, whose [`FlowTable`] is owned by one worker: no locks (Arkime's
 //! design). A table delivers each direction's bytes in sequence order to a [`StreamHandler`],
-//! drops retransmissions, holds out-of-order segments (bounded, as slices of the capture: never
-//! copied) until the gap fills, and skips gaps that do not fill instead of stalling.
+//! drops retransmissions, holds out-of-order segments (bounded; slices of the capture, copied
+//! only when the capture is streamed) until the gap fills, and skips gaps that do not fill
+//! instead of stalling.
 //!
 //! **Invariant:** a table's memory is bounded by its [`TableLimits`], whatever the capture:
 //! - a flow that never carried payload (a SYN of a flood or a port scan) is one compact slot
