@@ -20,25 +20,62 @@ use tlscap_tls::{
 
 use crate::scan::Rows;
 
+/// Handshakes kept per connection for their rows: a renegotiation storm keeps the first ones.
+pub const MAX_HANDSHAKES_KEPT: usize = 32;
+/// Alerts kept per connection for their rows: a flood of warning alerts keeps the first ones.
+pub const MAX_ALERTS_KEPT: usize = 256;
+
 /// Per-connection state: the TLS analysis and its results, held until the connection ends so
-/// that rows carry the final client/server orientation and capture-quality figures.
+/// that rows carry the final client/server orientation and capture-quality figures. Bounded:
+/// at most [`MAX_HANDSHAKES_KEPT`] handshakes and [`MAX_ALERTS_KEPT`] alerts are kept.
 pub struct ConnState {
     tls: Connection,
+    results: Results,
+}
+
+/// The results kept for a connection's rows, and what the caps dropped.
+#[derive(Default)]
+struct Results {
     alerts: Vec<Alert>,
     handshakes: Vec<Handshake>,
+    /// Heap bytes of the kept handshakes' lists and certificates.
+    handshake_heap: usize,
+    dropped_handshakes: bool,
+    dropped_alerts: bool,
 }
 
-struct Collect<'a> {
-    alerts: &'a mut Vec<Alert>,
-    handshakes: &'a mut Vec<Handshake>,
+impl Results {
+    fn heap_bytes(&self) -> usize {
+        self.alerts.capacity() * std::mem::size_of::<Alert>()
+            + self.handshakes.capacity() * std::mem::size_of::<Handshake>()
+            + self.handshake_heap
+    }
+
+    /// The row caps this connection hit (the `limits` column's names).
+    fn limits(&self) -> impl Iterator<Item = &'static str> {
+        let handshakes = self
+            .dropped_handshakes
+            .then_some("handshakes per connection");
+        let alerts = self.dropped_alerts.then_some("alerts per connection");
+        handshakes.into_iter().chain(alerts)
+    }
 }
 
-impl Sink for Collect<'_> {
+impl Sink for Results {
     fn alert(&mut self, alert: &Alert) {
-        self.alerts.push(alert.clone());
+        if self.alerts.len() < MAX_ALERTS_KEPT {
+            self.alerts.push(alert.clone());
+        } else {
+            self.dropped_alerts = true;
+        }
     }
     fn handshake(&mut self, handshake: Handshake) {
-        self.handshakes.push(handshake);
+        if self.handshakes.len() < MAX_HANDSHAKES_KEPT {
+            self.handshake_heap += handshake.heap_bytes();
+            self.handshakes.push(handshake);
+        } else {
+            self.dropped_handshakes = true;
+        }
     }
 }
 
@@ -130,6 +167,7 @@ fn connection_row(
     client: Side,
     (cep, sep): (Endpoint, Endpoint),
     info: &FlowInfo,
+    results: &Results,
 ) -> HandshakeRow {
     let (ci, si) = (client as usize, client.other() as usize);
     HandshakeRow {
@@ -149,6 +187,7 @@ fn connection_row(
         retransmissions: info.stats[0].retransmitted + info.stats[1].retransmitted,
         out_of_order: info.stats[0].out_of_order + info.stats[1].out_of_order,
         truncated_packets: info.stats[0].truncated + info.stats[1].truncated,
+        limits: info.limits.names().chain(results.limits()).collect(),
         ..HandshakeRow::default()
     }
 }
@@ -185,7 +224,8 @@ const TLS_PORTS: [u16; 20] = [
 
 /// A connection to a TLS port that carried no TLS at all, because its client spoke plain HTTP:
 /// a row of its own (`outcome` = `not_tls`), since no handshake ever started.
-fn not_tls_row(capture: &Arc<str>, tls: &Connection, info: &FlowInfo) -> Option<HandshakeRow> {
+fn not_tls_row(capture: &Arc<str>, c: &ConnState, info: &FlowInfo) -> Option<HandshakeRow> {
+    let tls = &c.tls;
     if tls.is_tls() {
         return None;
     }
@@ -212,7 +252,7 @@ fn not_tls_row(capture: &Arc<str>, tls: &Connection, info: &FlowInfo) -> Option<
         )),
         client_stage: Some(client_spoke.stage()),
         server_stage: server_spoke.map(Plaintext::stage),
-        ..connection_row(capture, client, (cep, sep), info)
+        ..connection_row(capture, client, (cep, sep), info, &c.results)
     })
 }
 
@@ -281,17 +321,12 @@ impl StreamHandler for TlsHandler {
     fn open(&mut self, info: &FlowInfo) -> ConnState {
         ConnState {
             tls: Connection::new(info.syn_from.map(side)),
-            alerts: Vec::new(),
-            handshakes: Vec::new(),
+            results: Results::default(),
         }
     }
 
     fn data(&mut self, c: &mut ConnState, s: FlowSide, data: &[u8], m: PacketMeta) {
-        let mut sink = Collect {
-            alerts: &mut c.alerts,
-            handshakes: &mut c.handshakes,
-        };
-        c.tls.on_data(side(s), data, at(m), &mut sink);
+        c.tls.on_data(side(s), data, at(m), &mut c.results);
     }
 
     fn gap(&mut self, c: &mut ConnState, s: FlowSide, missing: u64) {
@@ -303,21 +338,13 @@ impl StreamHandler for TlsHandler {
             CloseKind::Fin => Close::Fin,
             CloseKind::Rst => Close::Rst,
         };
-        let mut sink = Collect {
-            alerts: &mut c.alerts,
-            handshakes: &mut c.handshakes,
-        };
-        c.tls.on_close(side(s), kind, at(m), &mut sink);
+        c.tls.on_close(side(s), kind, at(m), &mut c.results);
     }
 
     fn finish(&mut self, mut c: ConnState, info: &FlowInfo) {
-        let mut sink = Collect {
-            alerts: &mut c.alerts,
-            handshakes: &mut c.handshakes,
-        };
-        c.tls.finish(&mut sink);
-        if c.handshakes.is_empty() && c.alerts.is_empty() {
-            if let Some(row) = not_tls_row(&self.capture, &c.tls, info) {
+        c.tls.finish(&mut c.results);
+        if c.results.handshakes.is_empty() && c.results.alerts.is_empty() {
+            if let Some(row) = not_tls_row(&self.capture, &c, info) {
                 self.handshakes.push(row);
             }
             return;
@@ -326,8 +353,9 @@ impl StreamHandler for TlsHandler {
         let role = |s: Side| role_name(client, s);
         let (client_ip, client_port) = endpoint(cep);
         let (server_ip, server_port) = endpoint(sep);
-        for a in &c.alerts {
+        for a in &c.results.alerts {
             let hs = c
+                .results
                 .handshakes
                 .iter()
                 .find(|h| Some(h.index) == a.handshake_index);
@@ -353,7 +381,8 @@ impl StreamHandler for TlsHandler {
                 name: a.name(),
             });
         }
-        for mut hs in c.handshakes.drain(..) {
+        let handshakes = std::mem::take(&mut c.results.handshakes);
+        for mut hs in handshakes {
             hs.client = Some(client);
             let server_ok = self.read_chain(&hs.server_chain, "server");
             let client_ok = self.read_chain(hs.client_chain.as_deref().unwrap_or(&[]), "client");
@@ -361,7 +390,7 @@ impl StreamHandler for TlsHandler {
             if malformed && !hs.anomalies.contains(&"malformed certificate") {
                 hs.anomalies.push("malformed certificate");
             }
-            let row = handshake_row(&self.capture, &hs, client, (cep, sep), info);
+            let row = handshake_row(&self.capture, &hs, client, (cep, sep), info, &c.results);
             self.handshakes.push(HandshakeRow {
                 starttls: c.tls.starttls(),
                 ..row
@@ -372,6 +401,10 @@ impl StreamHandler for TlsHandler {
     fn wants_data(&self, c: &ConnState) -> bool {
         c.tls.wants_data()
     }
+
+    fn heap_bytes(&self, c: &ConnState) -> usize {
+        c.tls.heap_bytes() + c.results.heap_bytes()
+    }
 }
 
 fn handshake_row(
@@ -380,6 +413,7 @@ fn handshake_row(
     client: Side,
     (cep, sep): (Endpoint, Endpoint),
     info: &FlowInfo,
+    results: &Results,
 ) -> HandshakeRow {
     let role = |s: Side| role_name(client, s);
     let ch = hs.client_hello.as_ref();
@@ -538,6 +572,6 @@ fn handshake_row(
         alert_name: hs.decided_by.as_ref().and_then(Alert::name),
         alert_encrypted: hs.decided_by.as_ref().map(|a| a.encrypted),
         anomalies: hs.anomalies.clone(),
-        ..connection_row(capture, client, (cep, sep), info)
+        ..connection_row(capture, client, (cep, sep), info, results)
     }
 }

@@ -35,7 +35,7 @@ use tlscap_decode::{
     decode_or_fragment, decode_reassembled, FragmentContext, Ipv4Fragment, Ipv4Reassembler,
     TcpSegment,
 };
-use tlscap_flows::{FlowKey, FlowTable, PacketMeta};
+use tlscap_flows::{FlowKey, FlowTable, PacketMeta, TableLimits};
 use tlscap_io::{open_input, Input, PacketReader, RawPacket, ReadError, ReaderState};
 use tlscap_output::{AlertRow, CertificateRow, FileRow, HandshakeRow};
 
@@ -342,15 +342,20 @@ pub fn scan_file(
 struct Shards<'t> {
     tables: Vec<FlowTable<'t, TlsHandler>>,
     defrag: Ipv4Reassembler,
+    /// The latest packet time of the capture so far.
+    latest_ns: Option<i64>,
 }
 
 impl<'t> Shards<'t> {
     fn new(capture: &Arc<str>, shards: usize) -> Self {
+        // The capture's memory limits, split so that all shards together keep them.
+        let limits = TableLimits::DEFAULT.per_shard(shards.max(1));
         Shards {
             tables: (0..shards.max(1))
-                .map(|_| FlowTable::new(TlsHandler::new(capture.clone())))
+                .map(|_| FlowTable::with_limits(TlsHandler::new(capture.clone()), limits))
                 .collect(),
             defrag: Ipv4Reassembler::new(),
+            latest_ns: None,
         }
     }
 
@@ -393,6 +398,11 @@ impl<'t> Shards<'t> {
             }
         }
         row.ip_fragments = self.defrag.stats.fragments;
+        let latest = parts
+            .iter()
+            .filter_map(|p| p.ts_range)
+            .map(|(_, last)| last);
+        self.latest_ns = latest.chain(self.latest_ns).max();
         self.tables
             .par_iter_mut()
             .zip(joined)
@@ -552,13 +562,22 @@ impl<'t> Shards<'t> {
 
     /// Ends every flow (end of capture) and counts the rows.
     fn finish(mut self, row: &mut FileRow, tx: &Sender<Rows>) {
+        let end_ns = self.latest_ns;
         self.tables.par_iter_mut().for_each(|t| {
+            // Every table ends at the capture's last time, whichever packets it got, so that
+            // flows idle by then are judged alike however the capture was split.
+            if let Some(end_ns) = end_ns {
+                t.advance_clock(end_ns);
+            }
             t.finish_all();
             t.handler.send(tx);
         });
         for t in &self.tables {
             row.handshakes += t.handler.handshakes_emitted;
             row.alerts += t.handler.alerts_emitted;
+            row.evicted_idle += t.evictions.idle;
+            row.evicted_table_full += t.evictions.table_full;
+            row.evicted_memory_budget += t.evictions.memory_budget;
         }
     }
 }

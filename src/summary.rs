@@ -27,6 +27,9 @@ pub struct Summary {
     pub bytes: u64,
     pub packets: u64,
     pub files: u64,
+    /// Connections evicted by a memory limit (for room in a full flow table, or for the memory
+    /// budget); idle evictions are routine and not counted here.
+    pub evicted_by_limits: (u64, u64),
 }
 
 impl Summary {
@@ -52,6 +55,8 @@ impl Summary {
         self.files += 1;
         self.bytes += f.bytes;
         self.packets += f.packets;
+        self.evicted_by_limits.0 += f.evicted_table_full;
+        self.evicted_by_limits.1 += f.evicted_memory_budget;
         if let Some(e) = &f.error {
             self.failed_files.push((f.capture.to_string(), e.clone()));
         }
@@ -115,6 +120,14 @@ impl Summary {
                 );
             }
         }
+        let (room, budget) = self.evicted_by_limits;
+        if room + budget > 0 {
+            let _ = writeln!(
+                s,
+                "Memory limits reached: {room} connection(s) evicted for room in the flow table, \
+                 {budget} for the memory budget (their rows say so in `limits`)"
+            );
+        }
         if !self.failed_files.is_empty() {
             let _ = writeln!(s, "Files not read whole ({}):", self.failed_files.len());
             for (f, e) in &self.failed_files {
@@ -122,5 +135,29 @@ impl Summary {
             }
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evictions_by_memory_limits_are_reported_and_idle_ones_are_not() {
+        let mut s = Summary::default();
+        s.file(&FileRow {
+            evicted_idle: 5,
+            ..FileRow::default()
+        });
+        assert!(!s.render(1.0).contains("Memory limits"));
+        s.file(&FileRow {
+            evicted_table_full: 61_422,
+            evicted_memory_budget: 2,
+            ..FileRow::default()
+        });
+        assert!(s.render(1.0).contains(
+            "Memory limits reached: 61422 connection(s) evicted for room in the flow table, \
+             2 for the memory budget"
+        ));
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{client_hello_record, tcp_pcap};
+use common::{client_hello_record, server_hello_record, tcp_pcap};
 use tlscap::{scan_to_rows, ScanOptions};
 
 struct Counting;
@@ -35,17 +35,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-fn server_hello_record() -> Vec<u8> {
-    let mut body = vec![3, 3];
-    body.extend_from_slice(&[0x22; 32]);
-    body.extend_from_slice(&[0, 0xc0, 0x2f, 0]);
-    let mut hs = vec![2, 0, 0, body.len() as u8];
-    hs.extend_from_slice(&body);
-    let mut rec = vec![22, 3, 3, 0, hs.len() as u8];
-    rec.extend_from_slice(&hs);
-    rec
-}
 
 /// A TLS 1.2 connection: hellos, then `n` application-data records each way, then closes.
 fn capture(n: usize) -> Vec<u8> {

@@ -96,6 +96,84 @@ pub fn tcp_pcap(port: u16, packets: &[(bool, &str, &[u8])]) -> Vec<u8> {
     out
 }
 
+/// A pcap (Ethernet, microsecond stamps) written packet by packet, for captures too large to
+/// build with etherparse in a debug test: each frame is written in place, no allocation.
+pub struct PcapBuilder {
+    pub bytes: Vec<u8>,
+    pub packets: u64,
+}
+
+/// One TCP segment for [`PcapBuilder::tcp`]: addresses, ports, numbers, flags (`flags::SYN` ...).
+#[derive(Clone, Copy)]
+pub struct Tcp {
+    pub src: ([u8; 4], u16),
+    pub dst: ([u8; 4], u16),
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+}
+
+impl PcapBuilder {
+    pub fn with_capacity(bytes: usize) -> PcapBuilder {
+        let mut b = Vec::with_capacity(bytes);
+        b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+        b.extend_from_slice(&[2, 0, 4, 0]);
+        b.extend_from_slice(&[0; 8]);
+        b.extend_from_slice(&65535u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+        PcapBuilder {
+            bytes: b,
+            packets: 0,
+        }
+    }
+
+    /// Appends an Ethernet/IPv4/TCP frame at `ts_us` (microseconds since the epoch).
+    pub fn tcp(&mut self, ts_us: u64, t: Tcp, payload: &[u8]) {
+        let ip_len = 20 + 20 + payload.len();
+        let frame_len = (14 + ip_len) as u32;
+        let b = &mut self.bytes;
+        b.extend_from_slice(&((ts_us / 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&((ts_us % 1_000_000) as u32).to_le_bytes());
+        b.extend_from_slice(&frame_len.to_le_bytes());
+        b.extend_from_slice(&frame_len.to_le_bytes());
+        b.extend_from_slice(&[4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 2, 2, 0x08, 0x00]);
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        ip[8] = 64;
+        ip[9] = 6;
+        ip[12..16].copy_from_slice(&t.src.0);
+        ip[16..20].copy_from_slice(&t.dst.0);
+        let sum = ip
+            .chunks(2)
+            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+            .sum::<u32>();
+        let folded = (sum & 0xffff) + (sum >> 16);
+        let checksum = !((folded & 0xffff) + (folded >> 16)) as u16;
+        ip[10..12].copy_from_slice(&checksum.to_be_bytes());
+        b.extend_from_slice(&ip);
+        b.extend_from_slice(&t.src.1.to_be_bytes());
+        b.extend_from_slice(&t.dst.1.to_be_bytes());
+        b.extend_from_slice(&t.seq.to_be_bytes());
+        b.extend_from_slice(&t.ack.to_be_bytes());
+        b.extend_from_slice(&[0x50, t.flags, 0xff, 0xff, 0, 0, 0, 0]);
+        b.extend_from_slice(payload);
+        self.packets += 1;
+    }
+}
+
+/// A TLS 1.2 ServerHello record choosing TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256.
+pub fn server_hello_record() -> Vec<u8> {
+    let mut body = vec![3, 3];
+    body.extend_from_slice(&[0x22; 32]);
+    body.extend_from_slice(&[0, 0xc0, 0x2f, 0]);
+    let mut hs = vec![2, 0, 0, body.len() as u8];
+    hs.extend_from_slice(&body);
+    let mut rec = vec![22, 3, 3, 0, hs.len() as u8];
+    rec.extend_from_slice(&hs);
+    rec
+}
+
 /// A TLS 1.2 ClientHello record with SNI `example.test` and no other extension.
 pub fn client_hello_record() -> Vec<u8> {
     let sni = b"example.test";

@@ -19,10 +19,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 
+use crate::flood::{write_flood, FloodCapture};
+
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 /// Connections in the generated base capture.
 const BASE_CONNECTIONS: u32 = 400;
+/// Concurrent connections of the synthetic flood capture (issue 5's memory case).
+const FLOOD_CONNECTIONS: u32 = 1_000_000;
+/// Issue 5's bound on peak anonymous memory for the flood capture.
+const FLOOD_ANON_TARGET_MIB: u64 = 512;
 /// Timed runs of every command except tshark (the median is reported).
 const RUNS: usize = 3;
 /// Longest tshark run we accept on the full tile before falling back to a prefix.
@@ -34,15 +40,19 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const TIME_BIN: &str = "/usr/bin/time";
 
 const HELP: &str = "\
-usage: cargo xtask bench [--size-gib 2] [--scales 0.5,1,2,4] [--keep]
+usage: cargo xtask bench [--size-gib 2] [--scales 0.5,1,2,4] [--flood N] [--flood-only] [--keep]
 
 Times, side by side on one tiled capture of real TLS traffic (page cache warm):
 cat, tlscap scan -j 1, tlscap scan (all threads), ssldump and tshark. Then runs
-tlscap on tiles of each --scales size to show how time grows with size.
+tlscap (all threads) on a synthetic SYN flood of N concurrent connections, for
+its time and peak anonymous memory, and on tiles of each --scales size to show
+how time grows with size.
 
   --size-gib X      size of the main tile in GiB (default 2)
   --scales A,B,...  tile sizes in GiB for the scaling runs (default 0.5,1,2,4)
-  --keep            keep the tiled captures in target/bench (deleted by default)
+  --flood N         connections in the flood capture (default 1000000; 0: no flood run)
+  --flood-only      only the flood run: needs no base capture and no other tools
+  --keep            keep the tiled and flood captures in target/bench (deleted by default)
 
 Installs missing tools (ssldump, tshark, tcpdump, openssl, gnutls-bin, time) with
 apt-get. The base capture is generated once with
@@ -52,6 +62,8 @@ Results are also written to target/bench/results.json.";
 struct Options {
     size_gib: f64,
     scales: Vec<f64>,
+    flood: u32,
+    flood_only: bool,
     keep: bool,
 }
 
@@ -71,6 +83,8 @@ fn parse_options(args: &[String]) -> Result<Option<Options>> {
     let mut opts = Options {
         size_gib: 2.0,
         scales: vec![0.5, 1.0, 2.0, 4.0],
+        flood: FLOOD_CONNECTIONS,
+        flood_only: false,
         keep: false,
     };
     let mut it = args.iter();
@@ -101,6 +115,14 @@ fn parse_options(args: &[String]) -> Result<Option<Options>> {
                     .map(|s| parse_gib(flag, s))
                     .collect::<Result<_>>()?;
             }
+            "--flood" => {
+                let v = value()?;
+                opts.flood = v
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("{flag}: `{v}` is not a number of connections"))?;
+            }
+            "--flood-only" if inline.is_none() => opts.flood_only = true,
             "--keep" if inline.is_none() => opts.keep = true,
             _ => bail!("unknown option `{arg}`\n\n{HELP}"),
         }
@@ -126,14 +148,31 @@ pub fn run(args: &[String]) -> Result<()> {
     fs::create_dir_all(&bench_dir)
         .with_context(|| format!("cannot create {}", bench_dir.display()))?;
 
+    if opts.flood_only {
+        ensure!(opts.flood > 0, "--flood-only needs --flood N with N > 0");
+        let have_time = find_program(TIME_BIN).is_some();
+        let tlscap = built_tlscap(&root, &target)?;
+        let bencher = Bencher {
+            time_bin: have_time.then(|| PathBuf::from(TIME_BIN)),
+            logs: bench_dir.join("logs"),
+            scan_out: bench_dir.join("scan-out"),
+        };
+        fs::create_dir_all(&bencher.logs)
+            .with_context(|| format!("cannot create {}", bencher.logs.display()))?;
+        let flood = run_flood(&bencher, &tlscap, &bench_dir, opts.flood, opts.keep)?;
+        print_flood_table(&flood);
+        let json_path = bench_dir.join("results-flood.json");
+        let json = format!("{{\n  \"flood\": {}\n}}\n", json_flood(&flood));
+        fs::write(&json_path, json)
+            .with_context(|| format!("cannot write {}", json_path.display()))?;
+        println!("\nresults written to {}", json_path.display());
+        let _ = fs::remove_dir_all(&bencher.scan_out);
+        log(format!("done in {:.0} s", started.elapsed().as_secs_f64()));
+        return Ok(());
+    }
+
     let have_time = ensure_tools()?;
-    build_tlscap(&root)?;
-    let tlscap = target.join("release").join("tlscap");
-    ensure!(
-        tlscap.is_file(),
-        "{} is missing after the build",
-        tlscap.display()
-    );
+    let tlscap = built_tlscap(&root, &target)?;
 
     let base_path = ensure_base(&root, &bench_dir)?;
     let data =
@@ -227,6 +266,15 @@ pub fn run(args: &[String]) -> Result<()> {
     let cat_s = rows[0].seconds;
     print_main_table(&main, &rows, cat_s, tshark_note.as_deref());
 
+    // Memory: a million concurrent connections.
+    let flood = if opts.flood > 0 {
+        let flood = run_flood(&bencher, &tlscap, &bench_dir, opts.flood, opts.keep)?;
+        print_flood_table(&flood);
+        Some(flood)
+    } else {
+        None
+    };
+
     // Scaling of tlscap with all threads.
     let mut scale_rows = Vec::new();
     for &gib in &opts.scales {
@@ -254,6 +302,7 @@ pub fn run(args: &[String]) -> Result<()> {
         &rows,
         cat_s,
         tshark_note.as_deref(),
+        flood.as_ref(),
         &scale_rows,
     );
     fs::write(&json_path, json).with_context(|| format!("cannot write {}", json_path.display()))?;
@@ -386,6 +435,18 @@ fn check_status(status: std::io::Result<std::process::ExitStatus>, what: &str) -
     let status = status.with_context(|| format!("cannot run {what}"))?;
     ensure!(status.success(), "{what} failed ({status})");
     Ok(())
+}
+
+/// Builds tlscap in release mode; returns the binary's path.
+fn built_tlscap(root: &Path, target: &Path) -> Result<PathBuf> {
+    build_tlscap(root)?;
+    let tlscap = target.join("release").join("tlscap");
+    ensure!(
+        tlscap.is_file(),
+        "{} is missing after the build",
+        tlscap.display()
+    );
+    Ok(tlscap)
 }
 
 fn build_tlscap(root: &Path) -> Result<()> {
@@ -1179,6 +1240,111 @@ fn run_tshark(
 }
 
 // ---------------------------------------------------------------------------
+// flood
+
+/// The flood capture and tlscap's run on it.
+struct FloodRun {
+    path: PathBuf,
+    capture: FloodCapture,
+    /// Connections of the SYN flood (the scan's ports come on top).
+    flood: u32,
+    timing: Timing,
+}
+
+/// Writes the flood capture of `connections` SYNs to `bench_dir` and times `tlscap scan` on it
+/// (all threads), sampling its peak anonymous memory. The capture is deleted unless `keep`.
+fn run_flood(
+    bencher: &Bencher,
+    tlscap: &Path,
+    bench_dir: &Path,
+    connections: u32,
+    keep: bool,
+) -> Result<FloodRun> {
+    let path = bench_dir.join(format!("flood-{connections}.pcap"));
+    let started = Instant::now();
+    let capture = write_flood(&path, connections)?;
+    log(format!(
+        "wrote {}: {:.1} MB, {} packets, {} connection attempts ({:.1} s)",
+        path.display(),
+        capture.bytes as f64 / 1e6,
+        capture.packets,
+        capture.connections,
+        started.elapsed().as_secs_f64()
+    ));
+    warm(&path)?;
+    let timing = bencher.time(
+        &Cmd::new(
+            "tlscap flood",
+            &path,
+            &format!("tlscap scan FILE -o DIR -q  ({connections} concurrent connections)"),
+            tlscap,
+            scan_args(&path, &bencher.scan_out, &[]),
+        )
+        .tlscap(),
+        RUNS,
+    );
+    if !keep {
+        match fs::remove_file(&path) {
+            Ok(()) => log(format!("removed {}", path.display())),
+            Err(e) => log(format!("warning: cannot remove {}: {e}", path.display())),
+        }
+    }
+    Ok(FloodRun {
+        path,
+        capture,
+        flood: connections,
+        timing: timing?,
+    })
+}
+
+fn print_flood_table(f: &FloodRun) {
+    let t = &f.timing;
+    println!(
+        "\n{}: {:.1} MB, {} packets: a SYN flood of {} concurrent connections and a 65,535-port \
+         SYN scan; median of {RUNS} runs",
+        f.path.display(),
+        f.capture.bytes as f64 / 1e6,
+        f.capture.packets,
+        f.flood
+    );
+    println!(
+        "{:<14} {:>9} {:>12} {:>13} {:>14} {:>12}",
+        "command", "seconds", "packets/s", "peak RSS MiB", "peak anon MiB", "target MiB"
+    );
+    println!(
+        "{:<14} {:>9.3} {:>12.0} {:>13} {:>14} {:>12}",
+        "tlscap scan",
+        t.seconds,
+        f.capture.packets as f64 / t.seconds,
+        mib(t.max_rss_kib),
+        mib(t.peak_anon_kib),
+        format!("< {FLOOD_ANON_TARGET_MIB}")
+    );
+}
+
+fn json_flood(f: &FloodRun) -> String {
+    let t = &f.timing;
+    format!(
+        "{{\"path\": {}, \"bytes\": {}, \"packets\": {}, \"flood_connections\": {}, \
+         \"connection_attempts\": {}, \"runs_s\": [{}], \"seconds\": {}, \"peak_rss_mib\": {}, \
+         \"peak_anon_mib\": {}, \"peak_anon_target_mib\": {FLOOD_ANON_TARGET_MIB}}}",
+        json_str(&f.path.display().to_string()),
+        f.capture.bytes,
+        f.capture.packets,
+        f.flood,
+        f.capture.connections,
+        t.runs
+            .iter()
+            .map(|&s| json_num(s))
+            .collect::<Vec<_>>()
+            .join(", "),
+        json_num(t.seconds),
+        json_opt(t.max_rss_kib),
+        json_opt(t.peak_anon_kib),
+    )
+}
+
+// ---------------------------------------------------------------------------
 // report
 
 fn mib(kib: Option<u64>) -> String {
@@ -1321,6 +1487,7 @@ fn results_json(
     rows: &[Timing],
     cat_s: f64,
     note: Option<&str>,
+    flood: Option<&FloodRun>,
     scales: &[(Tile, Timing)],
 ) -> String {
     let commands: Vec<String> = rows
@@ -1347,7 +1514,8 @@ fn results_json(
     format!(
         "{{\n  \"base\": {{\"bytes\": {}, \"packets\": {}, \"connections\": {}}},\n  \
          \"threads\": {},\n  \"tile\": {},\n  \"runs_per_command\": {RUNS},\n  \
-         \"tshark_note\": {},\n  \"commands\": [\n{}\n  ],\n  \"scales\": [\n{}\n  ]\n}}\n",
+         \"tshark_note\": {},\n  \"commands\": [\n{}\n  ],\n  \"flood\": {},\n  \
+         \"scales\": [\n{}\n  ]\n}}\n",
         base.body.len() + PCAP_HEADER_LEN,
         base.recs.len(),
         base.syns,
@@ -1355,6 +1523,7 @@ fn results_json(
         json_tile(main),
         note.map_or_else(|| "null".to_string(), json_str),
         commands.join(",\n"),
+        flood.map_or_else(|| "null".to_string(), json_flood),
         scale_rows.join(",\n"),
     )
 }

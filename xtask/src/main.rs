@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 mod bench;
+mod flood;
 mod test;
 
 const USAGE: &str = "\
@@ -14,8 +15,9 @@ usage: cargo xtask <command> [options]
 commands:
   test [ARGS...]
         install what the tests need, generate the real-stack captures, run `cargo test --workspace ARGS`
-  bench [--size-gib 2] [--scales 0.5,1,2,4] [--keep]
-        time tlscap against cat, ssldump and tshark on a tiled capture of real TLS traffic
+  bench [--size-gib 2] [--scales 0.5,1,2,4] [--flood N] [--flood-only] [--keep]
+        time tlscap against cat, ssldump and tshark on a tiled capture of real TLS traffic,
+        and its memory on a synthetic flood of a million concurrent connections
   help  print this message
 
 Run `cargo xtask <command> --help` for the options of a command.";

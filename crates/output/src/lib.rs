@@ -115,6 +115,9 @@ pub struct HandshakeRow {
     pub out_of_order: u64,
     pub truncated_packets: u64,
     pub anomalies: Vec<&'static str>,
+    /// The memory limits that cut what the connection could tell (`idle timeout`,
+    /// `flow table full`, `held segments` ...; docs/schema.md lists them).
+    pub limits: Vec<&'static str>,
 }
 
 /// One alert record.
@@ -180,6 +183,12 @@ pub struct FileRow {
     pub last_ts_us: Option<i64>,
     pub handshakes: u64,
     pub alerts: u64,
+    /// Flows finished early because they had no packet for their idle timeout.
+    pub evicted_idle: u64,
+    /// Flows evicted to make room in a full flow table.
+    pub evicted_table_full: u64,
+    /// Flows evicted because the memory budget for connection state was spent.
+    pub evicted_memory_budget: u64,
     pub error: Option<String>,
     pub error_offset: Option<u64>,
     pub skipped_bytes: u64,
@@ -573,6 +582,7 @@ pub fn handshake_batch(rows: &[HandshakeRow]) -> RecordBatch {
             r.iter().map(|x| n(x.truncated_packets)),
         ),
         list_utf8("anomalies", r.iter().map(|x| x.anomalies.as_slice())),
+        list_utf8("limits", r.iter().map(|x| x.limits.as_slice())),
     ])
 }
 
@@ -676,6 +686,17 @@ pub fn file_batch(rows: &[FileRow]) -> RecordBatch {
         tsc("last_ts", true, r.iter().map(|x| x.last_ts_us)),
         i64c("handshakes", false, r.iter().map(|x| n(x.handshakes))),
         i64c("alerts", false, r.iter().map(|x| n(x.alerts))),
+        i64c("evicted_idle", false, r.iter().map(|x| n(x.evicted_idle))),
+        i64c(
+            "evicted_table_full",
+            false,
+            r.iter().map(|x| n(x.evicted_table_full)),
+        ),
+        i64c(
+            "evicted_memory_budget",
+            false,
+            r.iter().map(|x| n(x.evicted_memory_budget)),
+        ),
         utf8("error", true, r.iter().map(|x| x.error.as_deref())),
         i64c(
             "error_offset",
@@ -899,6 +920,7 @@ mod tests {
             client_ip: Some("10.0.0.1".parse().unwrap()),
             alpn_offered: vec!["h2".into()],
             anomalies: vec!["bytes missing from the capture"],
+            limits: vec!["idle timeout"],
             outcome: "failed",
             ..Default::default()
         };
@@ -909,7 +931,7 @@ mod tests {
             alert_batch(&[]).schema(),
             alert_batch(&[AlertRow::default()]).schema()
         );
-        assert_eq!(file_batch(&[]).num_columns(), 15);
+        assert_eq!(file_batch(&[]).num_columns(), 18);
         let cert = CertificateRow {
             sha256: "ab".into(),
             capture: "c".into(),

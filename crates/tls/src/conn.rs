@@ -291,6 +291,38 @@ impl Handshake {
         Some(echoed || abbreviated)
     }
 
+    /// Heap bytes it holds beyond its own size: hello lists, certificates, CA names (for
+    /// memory budgets; an estimate from capacities).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let chain = |c: &[CertSummary]| {
+            c.iter().map(CertSummary::heap_bytes).sum::<usize>() + size_of_val(c)
+        };
+        self.client_hello
+            .as_ref()
+            .map_or(0, |(_, h)| h.heap_bytes())
+            + self.server_hello.as_ref().map_or(0, |(_, h)| {
+                h.session_id.capacity()
+                    + h.extensions.capacity() * size_of::<u16>()
+                    + h.alpn.as_ref().map_or(0, String::capacity)
+            })
+            + self.alpn.as_ref().map_or(0, String::capacity)
+            + chain(&self.server_chain)
+            + self.client_chain.as_deref().map_or(0, chain)
+            + self.cert_request.as_ref().map_or(0, |r| {
+                r.cert_types.capacity()
+                    + r.signature_algorithms.capacity() * size_of::<u16>()
+                    + r.ca_names.iter().map(Vec::capacity).sum::<usize>()
+                    + r.ca_names.capacity() * size_of::<Vec<u8>>()
+            })
+            + self
+                .progress
+                .iter()
+                .map(|p| p.messages.capacity() * size_of::<HandshakeType>())
+                .sum::<usize>()
+            + self.anomalies.capacity() * size_of::<&str>()
+    }
+
     fn note(&mut self, what: &'static str) {
         if !self.anomalies.contains(&what) {
             self.anomalies.push(what);
@@ -376,8 +408,9 @@ impl Direction {
         self.header_len = 0;
         self.record = None;
         self.remaining = 0;
-        self.body.clear();
-        self.partial_message.clear();
+        // Freed, not cleared: a connection keeps no buffer it is not using.
+        self.body = Vec::new();
+        self.partial_message = Vec::new();
         self.desyncs += 1;
     }
 }
@@ -419,7 +452,10 @@ fn is_whole_client_hello(body: &[u8]) -> bool {
 pub struct Connection {
     dirs: [Direction; 2],
     client: Option<Side>,
-    current: Option<Handshake>,
+    /// Boxed: a connection that carries no TLS, or is past its handshake, stays small.
+    current: Option<Box<Handshake>>,
+    /// `current.heap_bytes()`, updated after each handshake record (not per packet).
+    current_heap: usize,
     next_index: u32,
     version: Option<Version>,
     cipher: Option<u16>,
@@ -438,6 +474,7 @@ impl Connection {
             dirs: [Direction::new(), Direction::new()],
             client: client_hint,
             current: None,
+            current_heap: 0,
             next_index: 0,
             version: None,
             cipher: None,
@@ -469,6 +506,27 @@ impl Connection {
     /// `ldap`, `postgresql`, `mysql`, `nntp`, `irc`), when its upgrade request was seen.
     pub fn starttls(&self) -> Option<&'static str> {
         self.carrier.upgrade
+    }
+
+    /// Heap bytes this connection holds: the current handshake (boxed, with its lists and
+    /// certificates) and the partial record and message buffers. Cheap: the handshake's part
+    /// is measured after each handshake record, not per packet.
+    pub fn heap_bytes(&self) -> usize {
+        let buffers: usize = self
+            .dirs
+            .iter()
+            .map(|d| d.body.capacity() + d.partial_message.capacity())
+            .sum::<usize>()
+            + self.gss_lines.iter().map(Vec::capacity).sum::<usize>();
+        let current = self
+            .current
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<Handshake>());
+        buffers + current + self.current_heap
+    }
+
+    fn measure_current(&mut self) {
+        self.current_heap = self.current.as_ref().map_or(0, |hs| hs.heap_bytes());
     }
 
     /// Times either direction lost record framing (after a gap or on garbage) and re-probed.
@@ -592,11 +650,9 @@ impl Connection {
                 data = &data[n..];
                 if dir.remaining == 0 {
                     dir.record = None;
+                    // Taken for good: a buffer is kept only while a record spans segments.
                     let body = std::mem::take(&mut dir.body);
                     self.record(side, head, &body, at, sink);
-                    let dir = &mut self.dirs[d];
-                    dir.body = body;
-                    dir.body.clear();
                 }
                 continue;
             }
@@ -763,7 +819,8 @@ impl Connection {
     /// The connection is over (both sides closed, or the capture ended): final handshake rows.
     pub fn finish(&mut self, sink: &mut impl Sink) {
         if let Some(hs) = self.current.take() {
-            self.finalize(hs, sink);
+            self.current_heap = 0;
+            self.finalize(*hs, sink);
         }
     }
 
@@ -814,14 +871,14 @@ impl Connection {
         if self.current.is_none() {
             let idx = self.next_index;
             self.next_index += 1;
-            self.current = Some(Handshake::new(idx, self.client, at));
+            self.current = Some(Box::new(Handshake::new(idx, self.client, at)));
         }
         self.current.as_mut().unwrap()
     }
 
     fn start_handshake(&mut self, at: At, sink: &mut impl Sink) -> &mut Handshake {
         if let Some(prev) = self.current.take() {
-            self.finalize(prev, sink);
+            self.finalize(*prev, sink);
         }
         self.handshake(at)
     }
@@ -835,6 +892,7 @@ impl Connection {
         self.dirs[side.i()].last_record = Some((head.ctype, head.len, at));
         if head.ssl2 {
             self.sslv2_record(side, head, body, at, sink);
+            self.measure_current();
             return;
         }
         match head.ctype {
@@ -861,6 +919,7 @@ impl Connection {
                 } else if !self.dirs[side.i()].messages_broken {
                     self.handshake_bytes(side, body, at, sink);
                 }
+                self.measure_current();
             }
             ContentType::APPLICATION_DATA => self.application_data(side, head.len, at),
             _ => {} // heartbeat: not part of the handshake's outcome
@@ -1071,7 +1130,8 @@ impl Connection {
             buf.extend_from_slice(body);
             let used = self.messages(side, &buf, at, sink);
             buf.drain(..used);
-            if !self.dirs[d].messages_broken {
+            // Kept only while a message is incomplete.
+            if !self.dirs[d].messages_broken && !buf.is_empty() {
                 self.dirs[d].partial_message = buf;
             }
         }

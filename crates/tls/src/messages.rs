@@ -135,6 +135,24 @@ pub struct ClientHello {
 }
 
 impl ClientHello {
+    /// Heap bytes of its lists and strings (for memory budgets).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.supported_versions.capacity() * size_of::<Version>()
+            + self.cipher_suites.capacity() * size_of::<u32>()
+            + self.compression_methods.capacity()
+            + self.extensions.capacity() * size_of::<u16>()
+            + self.sni.as_ref().map_or(0, String::capacity)
+            + self.alpn.capacity() * size_of::<String>()
+            + self.alpn.iter().map(String::capacity).sum::<usize>()
+            + self.supported_groups.capacity() * size_of::<u16>()
+            + self.ec_point_formats.capacity()
+            + self.signature_algorithms.capacity() * size_of::<u16>()
+            + self.key_share_groups.capacity() * size_of::<u16>()
+            + self.psk_key_exchange_modes.capacity()
+            + self.session_id.capacity()
+    }
+
     /// The highest version the client offers.
     pub fn max_version(&self) -> Version {
         self.supported_versions
@@ -415,6 +433,13 @@ pub struct CertSummary {
 }
 
 impl CertSummary {
+    /// Heap bytes of the certificate and its names (for memory budgets).
+    pub fn heap_bytes(&self) -> usize {
+        self.der.capacity()
+            + self.issuer.as_ref().map_or(0, Vec::capacity)
+            + self.subject.as_ref().map_or(0, Vec::capacity)
+    }
+
     pub fn of(der: &[u8]) -> CertSummary {
         let names = crate::der::issuer_and_subject(der);
         CertSummary {

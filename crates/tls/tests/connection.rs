@@ -424,3 +424,31 @@ fn tls13_server_alert_then_client_closes_first() {
     // The row's close is still the first one: the client's.
     assert_eq!(h.closed.map(|c| c.0), Some(Side::A));
 }
+
+/// Memory: a record split across segments is buffered only until it completes; the handshake's
+/// lists are counted once parsed; application data costs nothing.
+#[test]
+fn heap_bytes_count_buffers_while_they_are_used_and_the_handshake() {
+    let mut w = Wire::new();
+    assert_eq!(w.conn.heap_bytes(), 0);
+    let hello = client_hello("buffers.example");
+    let (head, tail) = hello.split_at(20);
+    w.send(Side::A, head);
+    let partial = w.conn.heap_bytes();
+    // The record's first 15 body bytes, behind its 5-byte header.
+    assert!(partial >= head.len() - 5, "{partial} bytes while split");
+    w.send(Side::A, tail);
+    let parsed = w.conn.heap_bytes();
+    // The record buffer is gone; the handshake (boxed) and its hello lists remain.
+    assert!(parsed >= std::mem::size_of::<Handshake>() + "buffers.example".len());
+    w.send(Side::B, &server_hello(0x0303, 0xc02f));
+    w.send(Side::A, &ccs());
+    w.send(Side::B, &ccs());
+    let established = w.conn.heap_bytes();
+    for _ in 0..10 {
+        w.send(Side::A, &app(1000));
+    }
+    assert_eq!(w.conn.heap_bytes(), established);
+    let out = w.finish();
+    assert_eq!(out.handshakes.len(), 1);
+}
