@@ -329,6 +329,14 @@ impl StreamHandler for TlsHandler {
         c.tls.on_data(side(s), data, at(m), &mut c.results);
     }
 
+    fn blind_bytes(&self, c: &ConnState, s: FlowSide) -> u64 {
+        c.tls.blind_bytes(side(s))
+    }
+
+    fn skipped(&mut self, c: &mut ConnState, s: FlowSide, n: u64) {
+        c.tls.skip_blind(side(s), n);
+    }
+
     fn gap(&mut self, c: &mut ConnState, s: FlowSide, missing: u64) {
         c.tls.on_gap(side(s), missing);
     }

@@ -348,6 +348,16 @@ pub trait StreamHandler {
     fn finish(&mut self, conn: Self::Conn, info: &FlowInfo);
     /// False when the handler has no further use for this connection's payload.
     fn wants_data(&self, conn: &Self::Conn) -> bool;
+    /// How many of `side`'s next in-order bytes the handler would only count past without
+    /// reading them (the rest of an encrypted record's body, say). A segment that lies wholly
+    /// within them is not given to [`StreamHandler::data`]: the table counts it off, and tells
+    /// the handler with [`StreamHandler::skipped`] before it next hears of the connection.
+    /// Asked after every [`StreamHandler::data`], so it must be cheap.
+    fn blind_bytes(&self, _conn: &Self::Conn, _side: Side) -> u64 {
+        0
+    }
+    /// `n` bytes of `side` within [`StreamHandler::blind_bytes`] went by without being read.
+    fn skipped(&mut self, _conn: &mut Self::Conn, _side: Side, _n: u64) {}
     /// Heap bytes `conn` holds beyond its own size, charged to the table's memory budget.
     /// Asked after every segment of a flow that carried payload, so it must be cheap.
     fn heap_bytes(&self, _conn: &Self::Conn) -> usize {
@@ -398,6 +408,11 @@ struct Talk<'a, C> {
     stats: [DirStats; 2],
     /// What this flow was last charged to the table's memory budget.
     charged: usize,
+    /// Per direction, what is left of the handler's last [`StreamHandler::blind_bytes`]:
+    /// in-order bytes it would not read.
+    blind: [u64; 2],
+    /// Per direction, bytes counted off `blind` that the handler has not been told of yet.
+    unseen: [u64; 2],
 }
 
 impl<C> Talk<'_, C> {
@@ -781,7 +796,8 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
                 }
             }
             let info = f.info();
-            if let Some(t) = f.talk {
+            if let Some(mut t) = f.talk {
+                Self::catch_up_all(&mut self.handler, &mut t);
                 self.handler.finish(t.conn, &info);
             }
         }
@@ -870,6 +886,8 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
                 held_bytes: [0; 2],
                 stats: [DirStats::default(); 2],
                 charged: 0,
+                blind: [0; 2],
+                unseen: [0; 2],
             }));
             self.link_last(i);
         }
@@ -947,6 +965,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
                 if flow.wants_data && in_order {
                     t.stats[s].missing_bytes += cut as u64;
                     flow.next_seq[s] = Some(end.wrapping_add(cut as u32));
+                    Self::catch_up_all(h, t);
                     h.gap(&mut t.conn, side, cut as u64);
                     Self::drain_held(h, flow, side);
                 }
@@ -969,6 +988,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
             }
             if first_close {
                 if let Some(t) = flow.talk.as_mut() {
+                    Self::catch_up_all(h, t);
                     h.close(&mut t.conn, side, kind, at);
                 }
             }
@@ -1042,7 +1062,17 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         let Some(t) = flow.talk.as_mut() else {
             return;
         };
+        let len = data.len() as u64;
+        if len < t.blind[s] {
+            // Bytes the handler would only count past (most of a connection's packets, once
+            // its handshake is over): counted here, the payload never read.
+            t.blind[s] -= len;
+            t.unseen[s] += len;
+            return;
+        }
+        Self::catch_up(h, t, side);
         h.data(&mut t.conn, side, data, at);
+        t.blind[s] = h.blind_bytes(&t.conn, side);
         if !h.wants_data(&t.conn) {
             flow.wants_data = false;
             for dir in 0..2 {
@@ -1077,6 +1107,25 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
     }
 
     /// Declares the bytes before the first held segment lost and resumes from it.
+    /// Tells the handler of the bytes of `side` it was not given (see
+    /// [`StreamHandler::blind_bytes`]); called before anything else is said of the connection.
+    fn catch_up(h: &mut H, t: &mut Talk<'a, H::Conn>, side: Side) {
+        let s = side as usize;
+        if t.unseen[s] > 0 {
+            h.skipped(&mut t.conn, side, t.unseen[s]);
+            t.unseen[s] = 0;
+        }
+    }
+
+    /// Both directions' [`FlowTable::catch_up`], and no more blind bytes: what comes next
+    /// (a gap, a close, the end) is the handler's to judge.
+    fn catch_up_all(h: &mut H, t: &mut Talk<'a, H::Conn>) {
+        for side in [Side::A, Side::B] {
+            Self::catch_up(h, t, side);
+        }
+        t.blind = [0; 2];
+    }
+
     fn skip_gap(h: &mut H, flow: &mut Flow<'a, H::Conn>, side: Side) {
         let s = side as usize;
         let Some(t) = flow.talk.as_mut() else {
@@ -1089,6 +1138,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         let missing = seq_diff(first_seq, next).max(0) as u64;
         if missing > 0 {
             t.stats[s].missing_bytes += missing;
+            Self::catch_up_all(h, t);
             h.gap(&mut t.conn, side, missing);
             flow.next_seq[s] = Some(first_seq);
         }

@@ -237,3 +237,98 @@ fn hold_queue_is_bounded() {
     assert_eq!(out[0].0.gaps.len(), 1);
     assert_eq!(out[0].1.stats[0].missing_bytes, 1000 - 101);
 }
+
+/// A handler that would only count past the next `blind` bytes of each direction: the table
+/// must not give it those bytes, must tell it how many went by before anything else, and must
+/// give it the byte that ends the blind stretch.
+#[derive(Default)]
+struct Counter {
+    /// Per side: bytes read, bytes skipped unread, and what was heard, in order.
+    read: [u64; 2],
+    skipped: [u64; 2],
+    events: Vec<String>,
+    blind: u64,
+}
+
+impl StreamHandler for Counter {
+    type Conn = [u64; 2];
+    fn open(&mut self, _: &FlowInfo) -> [u64; 2] {
+        [0; 2]
+    }
+    fn data(&mut self, c: &mut [u64; 2], side: Side, data: &[u8], _: PacketMeta) {
+        self.read[side as usize] += data.len() as u64;
+        self.events.push(format!("data {side:?} {}", data.len()));
+        // After its first bytes, the side's next `blind` bytes need no reading.
+        c[side as usize] = self.blind;
+    }
+    fn blind_bytes(&self, c: &[u64; 2], side: Side) -> u64 {
+        c[side as usize]
+    }
+    fn skipped(&mut self, c: &mut [u64; 2], side: Side, n: u64) {
+        self.skipped[side as usize] += n;
+        c[side as usize] -= n;
+        self.events.push(format!("skipped {side:?} {n}"));
+    }
+    fn gap(&mut self, c: &mut [u64; 2], side: Side, missing: u64) {
+        c[side as usize] = 0;
+        self.events.push(format!("gap {side:?} {missing}"));
+    }
+    fn close(&mut self, _: &mut [u64; 2], side: Side, _: CloseKind, _: PacketMeta) {
+        self.events.push(format!("close {side:?}"));
+    }
+    fn finish(&mut self, _: [u64; 2], _: &FlowInfo) {
+        self.events.push("finish".into());
+    }
+    fn wants_data(&self, _: &[u64; 2]) -> bool {
+        true
+    }
+}
+
+#[test]
+fn bytes_the_handler_would_not_read_are_counted_not_delivered() {
+    let mut table = FlowTable::new(Counter {
+        blind: 250,
+        ..Counter::default()
+    });
+    let body = [0u8; 100];
+    let mut frame = 0;
+    let mut push = |table: &mut FlowTable<'_, Counter>, s: TcpSegment<'_>| {
+        frame += 1;
+        let at = PacketMeta {
+            frame,
+            ts_ns: frame as i64,
+        };
+        table.segment_transient(FlowKey::of(&s), &s, at);
+    };
+    push(&mut table, seg(true, 99, SYN, &[]));
+    push(&mut table, seg(false, 499, SYN | ACK, &[]));
+    // 100 bytes read, after which 250 need no reading: the next two segments are counted
+    // off, the one reaching past the stretch is read (after the handler hears of the two),
+    // and the next is counted off again.
+    for k in 0..5 {
+        push(&mut table, seg(true, 100 + k * 100, ACK, &body));
+    }
+    // 600..700 lost: 700..800 waits, the other side speaks, then the FIN gives up on the gap:
+    // the handler hears of the bytes skipped before it hears of the gap.
+    push(&mut table, seg(true, 700, ACK, &body));
+    push(&mut table, seg(false, 500, ACK, &body));
+    push(&mut table, seg(true, 800, ACK | flags::FIN, &[]));
+    table.finish_all();
+    let h = &table.handler;
+    assert_eq!(h.read, [300, 100]);
+    assert_eq!(h.skipped, [300, 0]);
+    assert_eq!(
+        h.events,
+        [
+            "data A 100",
+            "skipped A 200",
+            "data A 100",
+            "data B 100",
+            "skipped A 100",
+            "gap A 100",
+            "data A 100",
+            "close A",
+            "finish",
+        ]
+    );
+}

@@ -750,6 +750,29 @@ impl Connection {
         }
     }
 
+    /// How many of `side`'s next bytes would only be counted past, unread: all but the last
+    /// byte of a record body that is not kept (application data, encrypted handshake records).
+    /// The record's last byte, which completes it, is left to [`Connection::on_data`].
+    pub fn blind_bytes(&self, side: Side) -> u64 {
+        let dir = &self.dirs[side.i()];
+        let counting = !self.carrier.gss_ftp
+            && dir.framing == Framing::Records
+            && dir.record.is_some()
+            && !dir.keep_body;
+        if counting {
+            dir.remaining.saturating_sub(1) as u64
+        } else {
+            0
+        }
+    }
+
+    /// `n` bytes of `side` within [`Connection::blind_bytes`] went by unread.
+    pub fn skip_blind(&mut self, side: Side, n: u64) {
+        let dir = &mut self.dirs[side.i()];
+        debug_assert!((n as usize) < dir.remaining || dir.record.is_none());
+        dir.remaining = dir.remaining.saturating_sub(n as usize);
+    }
+
     /// A gap of `missing` bytes in `side`'s stream (bytes never captured).
     pub fn on_gap(&mut self, side: Side, missing: u64) {
         let dir = &mut self.dirs[side.i()];
