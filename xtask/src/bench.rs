@@ -21,7 +21,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 
 use crate::flood::{write_flood, FloodCapture};
 
-const MIB: u64 = 1 << 20;
+pub(crate) const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 /// Connections in the generated base capture.
 const BASE_CONNECTIONS: u32 = 400;
@@ -140,10 +140,7 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let started = Instant::now();
     let root = crate::workspace_root()?;
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    };
+    let target = crate::target_dir(&root);
     let bench_dir = target.join("bench");
     fs::create_dir_all(&bench_dir)
         .with_context(|| format!("cannot create {}", bench_dir.display()))?;
@@ -200,12 +197,7 @@ pub fn run(args: &[String]) -> Result<()> {
         ));
     }
 
-    let mut tiles = Tiles {
-        dir: bench_dir.clone(),
-        base_mtime: fs::metadata(&base_path).and_then(|m| m.modified()).ok(),
-        made: Vec::new(),
-        keep: opts.keep,
-    };
+    let mut tiles = Tiles::new(bench_dir.clone(), &base_path, opts.keep);
     let bencher = Bencher {
         time_bin: have_time.then(|| PathBuf::from(TIME_BIN)),
         logs: bench_dir.join("logs"),
@@ -364,7 +356,7 @@ fn ensure_tools() -> Result<bool> {
 
 /// Absolute path of `name` (searched in PATH plus the sbin directories) or of an
 /// absolute `name` that exists.
-fn find_program(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_program(name: &str) -> Option<PathBuf> {
     let p = Path::new(name);
     if p.is_absolute() {
         return p.is_file().then(|| p.to_path_buf());
@@ -387,7 +379,7 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn install_packages(pkgs: &[&str]) -> Result<()> {
+pub(crate) fn install_packages(pkgs: &[&str]) -> Result<()> {
     log(format!("installing missing packages: {}", pkgs.join(" ")));
     let sudo = if is_root() {
         None
@@ -449,7 +441,7 @@ fn built_tlscap(root: &Path, target: &Path) -> Result<PathBuf> {
     Ok(tlscap)
 }
 
-fn build_tlscap(root: &Path) -> Result<()> {
+pub(crate) fn build_tlscap(root: &Path) -> Result<()> {
     log("building tlscap (cargo build --release -p tlscap)");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     check_status(
@@ -462,7 +454,7 @@ fn build_tlscap(root: &Path) -> Result<()> {
 }
 
 /// Returns target/bench/base.pcap, generating it with gen.sh when missing.
-fn ensure_base(root: &Path, bench_dir: &Path) -> Result<PathBuf> {
+pub(crate) fn ensure_base(root: &Path, bench_dir: &Path) -> Result<PathBuf> {
     let base = bench_dir.join("base.pcap");
     // gen.sh creates its output file early: an empty one is a failed run.
     if fs::metadata(&base).is_ok_and(|m| m.len() > 24) {
@@ -527,7 +519,7 @@ struct Rec {
 }
 
 /// The base capture, its records re-encoded as little-endian microsecond pcap.
-struct Base {
+pub(crate) struct Base {
     snaplen: u32,
     linktype: u32,
     body: Vec<u8>,
@@ -543,7 +535,7 @@ fn be16(b: &[u8], at: usize) -> u16 {
 }
 
 impl Base {
-    fn parse(data: &[u8]) -> Result<Base> {
+    pub(crate) fn parse(data: &[u8]) -> Result<Base> {
         ensure!(
             data.len() >= PCAP_HEADER_LEN,
             "too short for a pcap file ({} bytes)",
@@ -704,17 +696,17 @@ fn update_checksum(checksum: u16, old: &[u8], new: &[u8]) -> u16 {
 }
 
 #[derive(Clone)]
-struct Tile {
-    path: PathBuf,
-    label: String,
-    bytes: u64,
-    packets: u64,
-    connections: u64,
+pub(crate) struct Tile {
+    pub(crate) path: PathBuf,
+    pub(crate) label: String,
+    pub(crate) bytes: u64,
+    pub(crate) packets: u64,
+    pub(crate) connections: u64,
     copies: u64,
 }
 
 /// Tiles made (or reused) during this run; deleted on drop unless `keep`.
-struct Tiles {
+pub(crate) struct Tiles {
     dir: PathBuf,
     base_mtime: Option<std::time::SystemTime>,
     made: Vec<Tile>,
@@ -734,9 +726,19 @@ fn size_label(mib: u64) -> String {
 }
 
 impl Tiles {
+    /// Tiles of `base_path`'s capture, made in `dir`.
+    pub(crate) fn new(dir: PathBuf, base_path: &Path, keep: bool) -> Tiles {
+        Tiles {
+            dir,
+            base_mtime: fs::metadata(base_path).and_then(|m| m.modified()).ok(),
+            made: Vec::new(),
+            keep,
+        }
+    }
+
     /// The tile of `mib` MiB: made now, or earlier in this run, or (if newer than
     /// the base capture) kept by an earlier run.
-    fn get(&mut self, base: &Base, mib: u64) -> Result<Tile> {
+    pub(crate) fn get(&mut self, base: &Base, mib: u64) -> Result<Tile> {
         let label = size_label(mib);
         let path = self.dir.join(format!("tls-{label}.pcap"));
         if let Some(t) = self.made.iter().find(|t| t.path == path) {

@@ -1,12 +1,13 @@
 //! Developer tasks for the tlscap workspace, run as `cargo xtask <command>`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
 mod bench;
 mod flood;
+mod instructions;
 mod test;
 
 const USAGE: &str = "\
@@ -18,6 +19,8 @@ commands:
   bench [--size-gib 2] [--scales 0.5,1,2,4] [--flood N] [--flood-only] [--keep]
         time tlscap against cat, ssldump and tshark on a tiled capture of real TLS traffic,
         and its memory on a synthetic flood of a million concurrent connections
+  instructions [--size-mib 64] [--runs 3] [--baseline FILE]
+        count tlscap's instructions (callgrind) on fixed inputs: per packet, per function
   help  print this message
 
 Run `cargo xtask <command> --help` for the options of a command.";
@@ -41,6 +44,7 @@ fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench") => bench::run(&args[1..]),
+        Some("instructions") => instructions::run(&args[1..]),
         Some("test") => test::run_tests(&args[1..]),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
@@ -58,4 +62,12 @@ pub(crate) fn workspace_root() -> Result<PathBuf> {
         .parent()
         .map(PathBuf::from)
         .with_context(|| format!("{} has no parent directory", manifest_dir.display()))
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, relative to the workspace root, or `target`).
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
 }

@@ -3,7 +3,7 @@
 //! The common frames (Ethernet with any number of VLAN tags, Linux cooked v1/v2, raw IP, BSD
 //! loopback; IPv4; IPv6 without extension headers; TCP) take a hand-written path. IPv6 packets
 //! with extension headers go through etherparse, which walks those chains correctly and is fast
-//! enough for the rare frames that carry them (see `benches/pipeline.rs`, `decode/*`).
+//! enough for the rare frames that carry them (see `benches/decode.rs`).
 //!
 //! Encapsulations are followed to the innermost TCP segment: MPLS, PPPoE, IP-in-IP (4in4, 6in4,
 //! 4in6, 6in6), GRE, ERSPAN I/II/III, VXLAN, Geneve and GTP-U. The segment keeps the outermost

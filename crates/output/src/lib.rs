@@ -727,7 +727,18 @@ pub enum OutputError {
 }
 
 /// Rows buffered per table before they become one record batch.
-const BATCH_ROWS: usize = 1024;
+pub const BATCH_ROWS: usize = 1024;
+
+/// How every table is written: zstd level 3, row groups of at most 256 Ki rows. Public so that
+/// the benches write with the same settings.
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
+        ))
+        .set_max_row_group_row_count(Some(256 * 1024))
+        .build()
+}
 
 /// One Parquet file being written, fed rows in batches.
 struct Table<R> {
@@ -750,18 +761,13 @@ impl<R> Table<R> {
             source,
         })?;
         let schema: SchemaRef = to_batch(&[]).schema();
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).expect("3 is a valid zstd level"),
-            ))
-            .set_max_row_group_row_count(Some(256 * 1024))
-            .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| {
-            OutputError::Parquet {
-                path: path.clone(),
-                source,
-            }
-        })?;
+        let writer =
+            ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|source| {
+                OutputError::Parquet {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         Ok(Table {
             path,
             writer,
