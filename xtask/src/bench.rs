@@ -1421,10 +1421,41 @@ fn print_scale_table(rows: &[(Tile, Timing)], threads: usize) {
         let lo = per_gib.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = per_gib.iter().copied().fold(0.0, f64::max);
         println!(
-            "s/GiB spread: {:.0}% (max / min - 1; 0% = perfectly linear)",
+            "s/GiB spread: {:.0}% (max / min - 1; 0% = perfectly linear; includes the fixed cost)",
             (hi / lo - 1.0) * 100.0
         );
+        let points: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|(tile, t)| (tile.bytes as f64 / GIB as f64, t.seconds))
+            .collect();
+        let (fixed, slope) = line_fit(&points);
+        // Each step's own cost per GiB, against the fitted one: how linear the growth is once
+        // the fixed cost (start, output files) is set apart.
+        let steps: Vec<String> = points
+            .windows(2)
+            .map(|w| {
+                let step = (w[1].1 - w[0].1) / (w[1].0 - w[0].0);
+                format!("{:+.0}%", (step / slope - 1.0) * 100.0)
+            })
+            .collect();
+        println!(
+            "least-squares line: {fixed:.3} s + {slope:.3} s/GiB; each step's s/GiB against it: {}",
+            steps.join(", ")
+        );
     }
+}
+
+/// The least-squares line through `points` (x, y): (intercept, slope).
+fn line_fit(points: &[(f64, f64)]) -> (f64, f64) {
+    let n = points.len() as f64;
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    (my - slope * mx, slope)
 }
 
 fn json_str(s: &str) -> String {
@@ -1533,6 +1564,12 @@ fn results_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_fit_finds_the_fixed_cost_and_the_slope() {
+        let (fixed, slope) = line_fit(&[(0.5, 0.13), (1.0, 0.23), (2.0, 0.43), (4.0, 0.83)]);
+        assert!((fixed - 0.03).abs() < 1e-9 && (slope - 0.2).abs() < 1e-9);
+    }
 
     fn ipv4_checksum(hdr: &[u8]) -> u16 {
         let mut sum: u32 = hdr
