@@ -413,6 +413,9 @@ struct Talk<'a, C> {
     blind: [u64; 2],
     /// Per direction, bytes counted off `blind` that the handler has not been told of yet.
     unseen: [u64; 2],
+    /// The handler heard of the connection, or held segments changed, since the flow was last
+    /// charged: its cost may have changed. A segment counted off as blind changes nothing.
+    dirty: bool,
 }
 
 impl<C> Talk<'_, C> {
@@ -826,6 +829,9 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         else {
             return;
         };
+        if !std::mem::take(&mut t.dirty) {
+            return;
+        }
         let cost = t.cost(handler.heap_bytes(&t.conn));
         self.charged = self.charged.saturating_sub(t.charged) + cost;
         t.charged = cost;
@@ -888,6 +894,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
                 charged: 0,
                 blind: [0; 2],
                 unseen: [0; 2],
+                dirty: true,
             }));
             self.link_last(i);
         }
@@ -1042,6 +1049,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
                 },
             );
             t.held_bytes[s] += data.len();
+            t.dirty = true;
             // Past either cap the oldest gap is declared lost, until the queue fits again.
             while let Some(limit) = flow.talk.as_ref().and_then(|t| t.hold_cap_hit(s)) {
                 flow.limits.insert(limit);
@@ -1071,6 +1079,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
             return;
         }
         Self::catch_up(h, t, side);
+        t.dirty = true;
         h.data(&mut t.conn, side, data, at);
         t.blind[s] = h.blind_bytes(&t.conn, side);
         if !h.wants_data(&t.conn) {
@@ -1099,6 +1108,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
             }
             let first = t.held[s].remove(0);
             t.held_bytes[s] -= first.data.len();
+            t.dirty = true;
             let overlap = d.unsigned_abs() as usize;
             if overlap < first.data.len() {
                 Self::deliver(h, flow, side, &first.data[overlap..], first.at);
@@ -1106,7 +1116,6 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         }
     }
 
-    /// Declares the bytes before the first held segment lost and resumes from it.
     /// Tells the handler of the bytes of `side` it was not given (see
     /// [`StreamHandler::blind_bytes`]); called before anything else is said of the connection.
     fn catch_up(h: &mut H, t: &mut Talk<'a, H::Conn>, side: Side) {
@@ -1124,8 +1133,10 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
             Self::catch_up(h, t, side);
         }
         t.blind = [0; 2];
+        t.dirty = true;
     }
 
+    /// Declares the bytes before the first held segment lost and resumes from it.
     fn skip_gap(h: &mut H, flow: &mut Flow<'a, H::Conn>, side: Side) {
         let s = side as usize;
         let Some(t) = flow.talk.as_mut() else {
