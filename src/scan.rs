@@ -70,6 +70,15 @@ pub const DEFAULT_CHUNK: usize = 16 << 20;
 /// segments in a few MiB.
 pub const DEFAULT_SPLIT: usize = 2 << 20;
 
+/// Most bytes of a split file in one window, whatever the number of shards. Two windows are in
+/// memory at once as routed segments (136 bytes each): for 1500-byte packets that is a tenth
+/// of the window's bytes, for the smallest TCP records (70 bytes) about twice; so at most
+/// ~256 MiB of routed segments, and ~30 MiB for typical TLS traffic.
+const MAX_WINDOW_BYTES: usize = 64 << 20;
+
+/// Smallest chunk a split file gets when many shards share a window.
+const MIN_SPLIT: usize = 64 << 10;
+
 /// Tasks per window of a split file, per shard: enough that workers rarely wait for the
 /// slowest task at the end of a window.
 const SPLIT_TASKS_PER_SHARD: usize = 4;
@@ -498,6 +507,8 @@ impl<'t> Shards<'t> {
         let len = reader.data_len();
         let shards = self.tables.len();
         let chunks = SPLIT_TASKS_PER_SHARD * INTERLEAVE * shards;
+        // Many shards get smaller chunks, not larger windows: see MAX_WINDOW_BYTES.
+        let split = split.min((MAX_WINDOW_BYTES / chunks).max(MIN_SPLIT));
         let mut current = SplitWindow::default();
         let mut next = SplitWindow::default();
         let mut frames = 0u64;
