@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use common::{client_hello_record, server_hello_record, PcapBuilder, Tcp};
@@ -16,40 +14,8 @@ use tlscap::{scan_to_rows, ScanOptions};
 use tlscap_decode::{flags, TcpSegment};
 use tlscap_flows::{FlowKey, TableLimits};
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers to the system allocator; only counts bytes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size >= layout.size() {
-            let grow = new_size - layout.size();
-            let now = CURRENT.fetch_add(grow, Ordering::Relaxed) + grow;
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        } else {
-            CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        // SAFETY: as for `System::realloc`.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: common::heap::Counting = common::heap::Counting;
 
 const MIB: usize = 1 << 20;
 /// The issue's target for a million concurrent connections (anonymous memory, whole process).
@@ -270,12 +236,11 @@ fn a_million_concurrent_connections_stay_under_the_memory_bound() {
         shards: SHARDS,
         ..ScanOptions::default()
     };
-    let base = CURRENT.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = common::heap::Counting::start();
     let scanned = Instant::now();
     let rows = scan_to_rows(&capture, "flood.pcap", opts);
     let scanned = scanned.elapsed();
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = common::heap::Counting::peak_since(base);
     eprintln!(
         "{} packets ({} MiB) built in {built:.1?}, scanned in {scanned:.1?} with {SHARDS} shards: \
          peak heap {:.1} MiB; {table_full} evicted for room",

@@ -4,35 +4,11 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use common::{assert_same_rows, corpus_dir, corpus_files};
 use tlscap::{scan_to_rows, stream_to_rows, ScanOptions};
 
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: defers to the system allocator; only counts bytes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        // SAFETY: same layout contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: `ptr` came from `alloc` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: common::heap::Counting = common::heap::Counting;
 
 /// xorshift64*: deterministic, so a failure names a reproducible (file, seed).
 struct Rng(u64);
@@ -91,8 +67,7 @@ fn mutated_corpus_never_panics_and_memory_stays_bounded() {
             let seed = (k as u64 + 1) * 1000 + m;
             let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
             let mutated = mutate(&data, &mut rng);
-            let base = CURRENT.load(Ordering::Relaxed);
-            PEAK.store(base, Ordering::Relaxed);
+            let base = common::heap::Counting::start();
             let result = std::panic::catch_unwind(|| {
                 scan_to_rows(
                     &mutated,
@@ -108,7 +83,7 @@ fn mutated_corpus_never_panics_and_memory_stays_bounded() {
                 )
             });
             assert!(result.is_ok(), "{rel}: mutation seed {seed} panicked");
-            let used = PEAK.load(Ordering::Relaxed).saturating_sub(base);
+            let used = common::heap::Counting::peak_since(base);
             if used > worst.0 {
                 worst = (used, format!("{rel} seed {seed}"));
             }

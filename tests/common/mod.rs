@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code)]
 
+pub mod heap;
+
 use std::path::PathBuf;
 
 use tlscap::{scan_to_rows, CaptureRows, ScanOptions};
