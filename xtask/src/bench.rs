@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 
+use crate::flags::Flags;
 use crate::flood::{write_flood, FloodCapture};
 
 pub(crate) const MIB: u64 = 1 << 20;
@@ -87,44 +88,31 @@ fn parse_options(args: &[String]) -> Result<Option<Options>> {
         flood_only: false,
         keep: false,
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it
-                    .next()
-                    .cloned()
-                    .with_context(|| format!("{flag} needs a value\n\n{HELP}")),
-            }
-        };
-        match flag {
+    let mut flags = Flags::new(args, HELP);
+    while let Some(flag) = flags.next_flag() {
+        match flag.name {
             "-h" | "--help" => {
                 println!("{HELP}");
                 return Ok(None);
             }
-            "--size-gib" => opts.size_gib = parse_gib(flag, &value()?)?,
+            "--size-gib" => opts.size_gib = parse_gib(flag.name, &flags.value(&flag)?)?,
             "--scales" => {
-                opts.scales = value()?
+                opts.scales = flags
+                    .value(&flag)?
                     .split(',')
                     .filter(|s| !s.trim().is_empty())
-                    .map(|s| parse_gib(flag, s))
+                    .map(|s| parse_gib(flag.name, s))
                     .collect::<Result<_>>()?;
             }
             "--flood" => {
-                let v = value()?;
-                opts.flood = v
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("{flag}: `{v}` is not a number of connections"))?;
+                let v = flags.value(&flag)?;
+                opts.flood = v.trim().parse().with_context(|| {
+                    format!("{}: `{v}` is not a number of connections", flag.name)
+                })?;
             }
-            "--flood-only" if inline.is_none() => opts.flood_only = true,
-            "--keep" if inline.is_none() => opts.keep = true,
-            _ => bail!("unknown option `{arg}`\n\n{HELP}"),
+            "--flood-only" if flag.is_switch() => opts.flood_only = true,
+            "--keep" if flag.is_switch() => opts.keep = true,
+            _ => bail!("unknown option `{}`\n\n{HELP}", flag.arg),
         }
     }
     Ok(Some(opts))

@@ -22,6 +22,7 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
 use crate::bench::{build_tlscap, ensure_base, find_program, install_packages, Base, Tiles};
+use crate::flags::Flags;
 
 const HELP: &str = "\
 usage: cargo xtask instructions [--size-mib 64] [--input FILE] [--corpus DIR | --no-corpus]
@@ -72,41 +73,28 @@ fn parse_options(args: &[String]) -> Result<Option<Options>> {
         runs: 3,
         baseline: None,
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (arg.as_str(), None),
-        };
-        let mut value = || -> Result<String> {
-            match &inline {
-                Some(v) => Ok(v.clone()),
-                None => it
-                    .next()
-                    .cloned()
-                    .with_context(|| format!("{flag} needs a value\n\n{HELP}")),
-            }
-        };
+    let mut flags = Flags::new(args, HELP);
+    while let Some(flag) = flags.next_flag() {
         let number = |v: String| -> Result<u64> {
             v.trim()
                 .parse()
                 .ok()
                 .filter(|&n| n > 0)
-                .with_context(|| format!("{flag}: `{v}` is not a positive whole number"))
+                .with_context(|| format!("{}: `{v}` is not a positive whole number", flag.name))
         };
-        match flag {
+        match flag.name {
             "-h" | "--help" => {
                 println!("{HELP}");
                 return Ok(None);
             }
-            "--size-mib" => opts.size_mib = number(value()?)?,
-            "--top" => opts.top = number(value()?)? as usize,
-            "--runs" => opts.runs = number(value()?)? as usize,
-            "--input" => opts.input = Some(PathBuf::from(value()?)),
-            "--corpus" => opts.corpus = Some(PathBuf::from(value()?)),
-            "--no-corpus" if inline.is_none() => opts.no_corpus = true,
-            "--baseline" => opts.baseline = Some(PathBuf::from(value()?)),
-            _ => bail!("unknown option `{arg}`\n\n{HELP}"),
+            "--size-mib" => opts.size_mib = number(flags.value(&flag)?)?,
+            "--top" => opts.top = number(flags.value(&flag)?)? as usize,
+            "--runs" => opts.runs = number(flags.value(&flag)?)? as usize,
+            "--input" => opts.input = Some(PathBuf::from(flags.value(&flag)?)),
+            "--corpus" => opts.corpus = Some(PathBuf::from(flags.value(&flag)?)),
+            "--no-corpus" if flag.is_switch() => opts.no_corpus = true,
+            "--baseline" => opts.baseline = Some(PathBuf::from(flags.value(&flag)?)),
+            _ => bail!("unknown option `{}`\n\n{HELP}", flag.arg),
         }
     }
     Ok(Some(opts))
