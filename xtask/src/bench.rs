@@ -127,23 +127,13 @@ pub fn run(args: &[String]) -> Result<()> {
         return Ok(());
     };
     let started = Instant::now();
-    let root = crate::workspace_root()?;
-    let target = crate::target_dir(&root);
-    let bench_dir = target.join("bench");
-    fs::create_dir_all(&bench_dir)
-        .with_context(|| format!("cannot create {}", bench_dir.display()))?;
+    let (root, target, bench_dir) = crate::output_dir("bench")?;
 
     if opts.flood_only {
         ensure!(opts.flood > 0, "--flood-only needs --flood N with N > 0");
         let have_time = find_program(TIME_BIN).is_some();
         let tlscap = built_tlscap(&root, &target)?;
-        let bencher = Bencher {
-            time_bin: have_time.then(|| PathBuf::from(TIME_BIN)),
-            logs: bench_dir.join("logs"),
-            scan_out: bench_dir.join("scan-out"),
-        };
-        fs::create_dir_all(&bencher.logs)
-            .with_context(|| format!("cannot create {}", bencher.logs.display()))?;
+        let bencher = Bencher::new(&bench_dir, have_time)?;
         let flood = run_flood(&bencher, &tlscap, &bench_dir, opts.flood, opts.keep)?;
         print_flood_table(&flood);
         let json_path = bench_dir.join("results-flood.json");
@@ -186,13 +176,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
 
     let mut tiles = Tiles::new(bench_dir.clone(), &base_path, opts.keep);
-    let bencher = Bencher {
-        time_bin: have_time.then(|| PathBuf::from(TIME_BIN)),
-        logs: bench_dir.join("logs"),
-        scan_out: bench_dir.join("scan-out"),
-    };
-    fs::create_dir_all(&bencher.logs)
-        .with_context(|| format!("cannot create {}", bencher.logs.display()))?;
+    let bencher = Bencher::new(&bench_dir, have_time)?;
     let threads = thread::available_parallelism().map_or(1, |n| n.get());
 
     // Side by side on the main tile.
@@ -985,6 +969,19 @@ struct Bencher {
 }
 
 impl Bencher {
+    /// Runs commands with their logs and tlscap's output under `bench_dir`, measuring peak RSS
+    /// with /usr/bin/time when `have_time`.
+    fn new(bench_dir: &Path, have_time: bool) -> Result<Bencher> {
+        let bencher = Bencher {
+            time_bin: have_time.then(|| PathBuf::from(TIME_BIN)),
+            logs: bench_dir.join("logs"),
+            scan_out: bench_dir.join("scan-out"),
+        };
+        fs::create_dir_all(&bencher.logs)
+            .with_context(|| format!("cannot create {}", bencher.logs.display()))?;
+        Ok(bencher)
+    }
+
     fn time(&self, cmd: &Cmd, runs: usize) -> Result<Timing> {
         let bytes = fs::metadata(&cmd.input)
             .with_context(|| format!("cannot stat {}", cmd.input.display()))?

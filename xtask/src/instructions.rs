@@ -139,10 +139,7 @@ pub fn run(args: &[String]) -> Result<()> {
         return Ok(());
     };
     let started = Instant::now();
-    let root = crate::workspace_root()?;
-    let target = crate::target_dir(&root);
-    let dir = target.join("instructions");
-    fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (root, target, dir) = crate::output_dir("instructions")?;
     let baseline = opts
         .baseline
         .as_deref()

@@ -72,3 +72,13 @@ pub(crate) fn target_dir(root: &Path) -> PathBuf {
         None => root.join("target"),
     }
 }
+
+/// The workspace root, the target directory, and `target/<name>` (created) where a subcommand
+/// writes its results.
+pub(crate) fn output_dir(name: &str) -> Result<(PathBuf, PathBuf, PathBuf)> {
+    let root = workspace_root()?;
+    let target = target_dir(&root);
+    let dir = target.join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok((root, target, dir))
+}
