@@ -146,14 +146,21 @@ impl<'a> PcapNgReader<'a> {
     /// A block at `at` of a known type whose lengths agree and that ends within the data:
     /// where it ends.
     fn plausible_block(&self, at: usize) -> Option<usize> {
+        let end = at.checked_add(self.plausible_header(at)?)?;
+        let ends_right = end <= self.data.len()
+            && self.st.endian.u32(&self.data[end - 4..]) as usize == end - at;
+        ends_right.then_some(end)
+    }
+
+    /// The length of a block at `at` whose header could be real: a known type and a length
+    /// that is a multiple of 4 within bounds (where the block ends is not checked).
+    fn plausible_header(&self, at: usize) -> Option<usize> {
         let e = self.st.endian;
         let h = self.data.get(at..at + 12)?;
         let (t, len) = (e.u32(&h[0..4]), e.u32(&h[4..8]) as usize);
         let known = matches!(t, BLOCK_IDB | BLOCK_OPB | BLOCK_SPB | BLOCK_EPB | BLOCK_SHB);
         let sane = len >= 12 && len.is_multiple_of(4) && len <= MAX_BLOCK as usize;
-        let end = at.checked_add(len)?;
-        (known && sane && end <= self.data.len() && e.u32(&self.data[end - 4..]) as usize == len)
-            .then_some(end)
+        (known && sane).then_some(len)
     }
 
     /// A reader over the same mapped file for the blocks that start in `start..limit`, frames
@@ -216,15 +223,12 @@ impl<'a> PcapNgReader<'a> {
         let end = resync_end(len, from, self.last_chunk);
         let mut at = from;
         while at + 12 <= end {
-            let t = self.st.endian.u32(&self.data[at..]);
-            let blen = self.st.endian.u32(&self.data[at + 4..]) as usize;
-            let known = matches!(t, BLOCK_IDB | BLOCK_OPB | BLOCK_SPB | BLOCK_EPB | BLOCK_SHB);
-            if known && blen >= 12 && blen.is_multiple_of(4) && blen <= MAX_BLOCK as usize {
+            if let Some(blen) = self.plausible_header(at) {
                 if at + blen > len {
                     if !self.last_chunk {
                         break; // judged when the next chunk brings the rest
                     }
-                } else if self.st.endian.u32(&self.data[at + blen - 4..]) as usize == blen {
+                } else if self.plausible_block(at).is_some() {
                     self.st.skipped += (at - self.pos) as u64;
                     self.pos = at;
                     // The skipped bytes count as one frame, as in the pcap reader.
