@@ -856,6 +856,9 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         let is_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
         let mut found = self.find(hash, &key);
         if let Some(i) = found {
+            if self.continue_quietly(i, seg, at) {
+                return;
+            }
             let f = self.flow(i);
             if self.idle_at(f, at.ts_ns) {
                 // Idle past its timeout, whether or not a sweep came by yet: the flow ended
@@ -904,6 +907,57 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         } else {
             self.charge(i);
         }
+    }
+
+    /// The common packet of a connection under way, applied in place: no SYN, FIN or RST, not
+    /// cut by the snap length, nothing held in either direction, and either no payload or
+    /// payload in order that the handler would only count past (see
+    /// [`StreamHandler::blind_bytes`]). Most packets of a capture are this; they skip the
+    /// general path's checks. Changes exactly what [`FlowTable::process`] would; false, having
+    /// changed nothing, for any other packet.
+    #[inline]
+    fn continue_quietly(&mut self, i: u32, seg: &TcpSegment<'_>, at: PacketMeta) -> bool {
+        let len = seg.payload.len();
+        if seg.flags & (flags::SYN | flags::FIN | flags::RST) != 0 || seg.wire_len as usize != len {
+            return false;
+        }
+        let timeout = self.limits.idle_timeout_ns;
+        let Some(f) = self.slots[i as usize].as_mut() else {
+            return false;
+        };
+        let Some(t) = f.talk.as_deref_mut() else {
+            return false;
+        };
+        if at.ts_ns.saturating_sub(f.last.ts_ns) > timeout
+            || t.dirty
+            || !t.held[0].is_empty()
+            || !t.held[1].is_empty()
+        {
+            return false;
+        }
+        let s = if f.key.is_lo(seg.src, seg.src_port) == f.a_is_lo {
+            0
+        } else {
+            1
+        };
+        if len > 0 {
+            let len = len as u64;
+            if f.wants_data {
+                match f.next_seq[s] {
+                    Some(next) if next == seg.seq && len < t.blind[s] => {
+                        f.next_seq[s] = Some(next.wrapping_add(len as u32));
+                        t.blind[s] -= len;
+                        t.unseen[s] += len;
+                    }
+                    _ => return false,
+                }
+            }
+            t.stats[s].payload_bytes += len;
+        }
+        f.last = at;
+        f.packets[s] += 1;
+        self.touch(i);
+        true
     }
 
     /// Applies a segment to flow `i`; true when the connection is over (both FINs, or a RST).

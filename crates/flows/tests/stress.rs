@@ -248,6 +248,8 @@ struct Counter {
     skipped: [u64; 2],
     events: Vec<String>,
     blind: u64,
+    /// What the table reported of the connection at its end.
+    info: Option<FlowInfo>,
 }
 
 impl StreamHandler for Counter {
@@ -276,8 +278,9 @@ impl StreamHandler for Counter {
     fn close(&mut self, _: &mut [u64; 2], side: Side, _: CloseKind, _: PacketMeta) {
         self.events.push(format!("close {side:?}"));
     }
-    fn finish(&mut self, _: [u64; 2], _: &FlowInfo) {
+    fn finish(&mut self, _: [u64; 2], info: &FlowInfo) {
         self.events.push("finish".into());
+        self.info = Some(*info);
     }
     fn wants_data(&self, _: &[u64; 2]) -> bool {
         true
@@ -307,6 +310,10 @@ fn bytes_the_handler_would_not_read_are_counted_not_delivered() {
     // and the next is counted off again.
     for k in 0..5 {
         push(&mut table, seg(true, 100 + k * 100, ACK, &body));
+        if k == 1 {
+            // A bare ACK the other way between two skipped segments changes nothing heard.
+            push(&mut table, seg(false, 500, ACK, &[]));
+        }
     }
     // 600..700 lost: 700..800 waits, the other side speaks, then the FIN gives up on the gap:
     // the handler hears of the bytes skipped before it hears of the gap.
@@ -331,4 +338,14 @@ fn bytes_the_handler_would_not_read_are_counted_not_delivered() {
             "finish",
         ]
     );
+    // Segments counted off still count as packets and payload, as the others do.
+    let info = h.info.expect("the flow finished");
+    let (a, b) = (info.stats[0], info.stats[1]);
+    assert_eq!((a.packets, a.payload_bytes), (8, 600));
+    assert_eq!(
+        (a.out_of_order, a.missing_bytes, a.retransmitted),
+        (1, 100, 0)
+    );
+    assert_eq!((b.packets, b.payload_bytes), (3, 100));
+    assert_eq!(info.last.frame, 11);
 }
