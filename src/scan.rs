@@ -88,8 +88,8 @@ const SPLIT_TASKS_PER_SHARD: usize = 4;
 /// several chunks side by side keeps that many misses in flight instead of one.
 const INTERLEAVE: usize = 4;
 
-/// Records walked per chunk before the batch is decoded: few enough that the batch's headers
-/// are still in cache when it is decoded.
+/// Records walked ahead per chunk before they are read and decoded: few enough that their
+/// headers are still in cache when they are.
 const WALK_BATCH: usize = 32;
 
 impl Default for ScanOptions {
@@ -782,26 +782,23 @@ fn read_side_by_side<'a>(
     // A chunk's reader is not asked again once it has stopped, as when read alone.
     let mut live = [false; INTERLEAVE];
     live[..readers.len()].fill(true);
-    let mut batches: [Vec<RawPacket<'a>>; INTERLEAVE] =
-        std::array::from_fn(|_| Vec::with_capacity(WALK_BATCH));
     while live.iter().any(|&l| l) {
+        // Walk a batch of records ahead in every chunk, a record of each in turn, so that the
+        // loads of several chunks are in flight together; then read, decode and route each
+        // chunk's batch, its headers now in cache.
         std::hint::black_box(PacketReader::look_ahead(&readers, WALK_BATCH));
-        // Walk: a batch of record headers from every chunk, a record of each in turn, so the
-        // loads of several chunks are in flight together and nothing else is in between.
-        for _ in 0..WALK_BATCH {
-            for ((r, batch), live) in readers.iter_mut().zip(&mut batches).zip(&mut live) {
-                if *live {
-                    match r.next() {
-                        Some(p) => batch.push(p),
-                        None => *live = false,
+        for ((r, part), live) in readers.iter_mut().zip(parts.iter_mut()).zip(&mut live) {
+            if !*live {
+                continue;
+            }
+            for _ in 0..WALK_BATCH {
+                match r.next() {
+                    Some(p) => part.push(p),
+                    None => {
+                        *live = false;
+                        break;
                     }
                 }
-            }
-        }
-        // Decode and route the batch while its headers are still in cache.
-        for (batch, part) in batches.iter_mut().zip(parts.iter_mut()) {
-            for p in batch.drain(..) {
-                part.push(p);
             }
         }
     }

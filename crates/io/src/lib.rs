@@ -399,7 +399,7 @@ impl<'a> PacketReader<'a> {
 
 impl<'a> Iterator for PacketReader<'a> {
     type Item = RawPacket<'a>;
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<RawPacket<'a>> {
         match self {
             PacketReader::Pcap(r) => r.next(),

@@ -314,7 +314,7 @@ impl<'a> PcapReader<'a> {
 impl<'a> Iterator for PcapReader<'a> {
     type Item = RawPacket<'a>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<RawPacket<'a>> {
         if self.st.resync_pending {
             self.st.resync_pending = false;
