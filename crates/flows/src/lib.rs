@@ -554,6 +554,8 @@ pub struct FlowTable<'a, H: StreamHandler> {
     next_sweep_ns: i64,
     /// Bytes charged to the memory budget, summed over flows that carried payload.
     charged: usize,
+    /// The slot of the flow of the last packet (it may have ended since).
+    recent: u32,
     pub evictions: Evictions,
     pub handler: H,
 }
@@ -579,6 +581,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
             clock_ns: i64::MIN,
             next_sweep_ns: i64::MIN,
             charged: 0,
+            recent: NIL,
             evictions: Evictions::default(),
             handler,
         }
@@ -852,10 +855,17 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         at: PacketMeta,
     ) {
         self.advance_clock(at.ts_ns);
-        let hash = self.hasher.hash_one(key);
         let is_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
-        let mut found = self.find(hash, &key);
+        // Packets of one flow often come in runs: the last flow found is tried before the
+        // index. A slot holds at most one flow, and a flow is in the index while it is in its
+        // slot, so a slot whose flow has this key is what the index would give.
+        let recent = self.recent as usize;
+        let mut found = match self.slots.get(recent) {
+            Some(Some(f)) if f.key == key => Some(self.recent),
+            _ => self.find(self.hasher.hash_one(key), &key),
+        };
         if let Some(i) = found {
+            self.recent = i;
             if self.continue_quietly(i, seg, at) {
                 return;
             }
@@ -880,7 +890,11 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
             // A bare ACK, FIN or RST of a connection we do not track (one that already ended,
             // or began before the capture with nothing more to say) opens no flow.
             None if !seg.has(flags::SYN) && seg.payload.is_empty() => return,
-            None => self.open(hash, key, seg, at),
+            None => {
+                let i = self.open(self.hasher.hash_one(key), key, seg, at);
+                self.recent = i;
+                i
+            }
         };
         // The handler's state comes with the first payload (on the wire: a segment the snap
         // length emptied still tells the stream a gap).
