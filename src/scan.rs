@@ -36,7 +36,7 @@ use tlscap_decode::{
     TcpSegment,
 };
 use tlscap_flows::{FlowKey, FlowTable, PacketMeta, TableLimits};
-use tlscap_io::{open_input, Input, PacketReader, RawPacket, ReadError, ReaderState};
+use tlscap_io::{open_input, prefetch, Input, PacketReader, RawPacket, ReadError, ReaderState};
 use tlscap_output::{AlertRow, CertificateRow, FileRow, HandshakeRow};
 
 use crate::rows::TlsHandler;
@@ -419,7 +419,9 @@ impl<'t> Shards<'t> {
             .for_each(|(shard, (table, joined))| {
                 if joined.is_empty() {
                     for p in parts {
-                        for r in &p.per_shard[shard] {
+                        let segs = &p.per_shard[shard];
+                        for (k, r) in segs.iter().enumerate() {
+                            payload_ahead(segs, k);
                             let meta = PacketMeta {
                                 frame: r.meta.frame + p.frame_base,
                                 ..r.meta
@@ -432,7 +434,9 @@ impl<'t> Shards<'t> {
                     // order.
                     let mut joined = joined.into_iter().peekable();
                     for p in parts {
-                        for r in &p.per_shard[shard] {
+                        let segs = &p.per_shard[shard];
+                        for (k, r) in segs.iter().enumerate() {
+                            payload_ahead(segs, k);
                             let meta = PacketMeta {
                                 frame: r.meta.frame + p.frame_base,
                                 ..r.meta
@@ -808,6 +812,21 @@ fn read_side_by_side<'a>(
         .zip(epochs)
         .map(|((r, w), epoch)| ChunkRead::of(r, w[0], w[1], epoch))
         .collect()
+}
+
+/// Segments a shard looks ahead to start loading a payload: enough to cover a load from
+/// memory at a few hundred instructions a segment.
+const PAYLOAD_AHEAD: usize = 8;
+
+/// Starts loading the first payload line of the segment [`PAYLOAD_AHEAD`] after `segs[k]`.
+/// Routing read the headers of a window's packets long before a shard gets to them, and their
+/// payloads not at all: where a segment holds a TLS record header, the TLS layer would
+/// otherwise wait on memory for it.
+#[inline(always)]
+fn payload_ahead(segs: &[Routed<'_>], k: usize) {
+    if let Some(ahead) = segs.get(k + PAYLOAD_AHEAD) {
+        prefetch(ahead.seg.payload);
+    }
 }
 
 /// A segment of a mapped file enters the table borrowed: the mapping outlives the table.

@@ -16,7 +16,7 @@ mod pcap;
 mod pcapng;
 
 pub use input::{open_input, Compression, Input};
-pub use mapped::CaptureData;
+pub use mapped::{prefetch, CaptureData};
 pub use netmon::{NetmonReader, LINKTYPE_NETMON_OTHER};
 pub use pcap::{PcapReader, PcapState};
 pub use pcapng::{PcapNgReader, PcapNgState};
