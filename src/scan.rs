@@ -32,8 +32,8 @@ use std::time::Instant;
 use crossbeam_channel::Sender;
 use rayon::prelude::*;
 use tlscap_decode::{
-    decode_or_fragment, decode_reassembled, FragmentContext, Ipv4Fragment, Ipv4Reassembler,
-    TcpSegment,
+    decode_common, decode_or_fragment, decode_reassembled, FragmentContext, Ipv4Fragment,
+    Ipv4Reassembler, TcpSegment,
 };
 use tlscap_flows::{FlowKey, FlowTable, PacketMeta, TableLimits};
 use tlscap_io::{open_input, prefetch, Input, PacketReader, RawPacket, ReadError, ReaderState};
@@ -149,12 +149,16 @@ impl<'a> Routes<'a> {
             frame: p.frame,
             ts_ns: p.ts_ns,
         };
+        let shards = self.per_shard.len();
+        if let Some(seg) = decode_common(p.linktype, p.data) {
+            self.per_shard[FlowKey::shard_of(&seg, shards)].push(Routed { seg, meta });
+            return;
+        }
         // Frames that are not TCP count as packets, not as TCP packets.
         let mut fragment = None;
         match decode_or_fragment(p.linktype, p.data, &mut fragment) {
             Ok(seg) => {
-                let shard = FlowKey::shard_of(&seg, self.per_shard.len());
-                self.per_shard[shard].push(Routed { seg, meta });
+                self.per_shard[FlowKey::shard_of(&seg, shards)].push(Routed { seg, meta });
             }
             Err(_) => {
                 if let Some(f) = fragment {

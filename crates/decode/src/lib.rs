@@ -207,6 +207,58 @@ pub fn decode(linktype: u32, frame: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     decode_in(linktype, frame, &mut Ctx::default())
 }
 
+/// The common frame, Ethernet without VLAN tags carrying a whole IPv4 packet carrying TCP,
+/// decoded in one inline pass: exactly the segment [`decode`] gives for it, or `None` for any
+/// other frame (or anything unusual about this one), which [`decode`] then decodes or explains.
+///
+/// Inline so that the segment is built where the caller puts it: returned from an out-of-line
+/// decoder, a segment is written piece by piece and read back whole at once to be moved, and
+/// the CPU cannot forward the pieces to that read; it waits for them to reach the cache.
+#[inline(always)]
+pub fn decode_common(linktype: u32, frame: &[u8]) -> Option<TcpSegment<'_>> {
+    if linktype != linktype::ETHERNET {
+        return None;
+    }
+    let h = frame.get(..14 + 20)?;
+    if u16::from_be_bytes([h[12], h[13]]) != ETHERTYPE_IPV4 {
+        return None;
+    }
+    let ip = &frame[14..];
+    if ip[0] >> 4 != 4 || ip[9] != PROTO_TCP {
+        return None;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = match usize::from(u16::from_be_bytes([ip[2], ip[3]])) {
+        0 => ip.len(), // as `ipv4`: a capture made before TCP segmentation offload filled it in
+        n => n,
+    };
+    // A fragment (more-fragments flag or an offset), or header lengths that cannot be right.
+    if ihl < 20 || total < ihl || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+        return None;
+    }
+    let t = ip.get(ihl..total.min(ip.len()))?;
+    let th = t.get(..20)?;
+    let off = usize::from(th[12] >> 4) * 4;
+    if off < 20 {
+        return None;
+    }
+    let payload = t.get(off..)?;
+    Some(TcpSegment {
+        src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
+        dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
+        src_port: u16::from_be_bytes([th[0], th[1]]),
+        dst_port: u16::from_be_bytes([th[2], th[3]]),
+        seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
+        ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
+        flags: th[13],
+        window: u16::from_be_bytes([th[14], th[15]]),
+        vlan: None,
+        tunnel: None,
+        payload,
+        wire_len: (total - ihl).saturating_sub(off).max(payload.len()) as u32,
+    })
+}
+
 /// An IPv4 fragment, and the encapsulation it arrived in, for [`Ipv4Reassembler`].
 #[derive(Clone, Copy, Debug)]
 pub struct Ipv4Fragment<'a> {
@@ -671,6 +723,56 @@ mod tests {
         );
         assert_eq!(s.flags, flags::ACK | flags::PSH);
         assert_eq!(s.payload, &[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x2A]);
+    }
+
+    /// `decode_common` decodes the plain frame and its harmless variants as `decode` does, and
+    /// leaves every other frame to `decode`.
+    #[test]
+    fn the_inline_path_takes_plain_frames_and_leaves_the_rest() {
+        let same = |f: &[u8]| {
+            let s = decode_common(linktype::ETHERNET, f).expect("decoded inline");
+            assert_eq!(Ok(s), decode(linktype::ETHERNET, f));
+        };
+        let left = |f: &[u8], why: &str| {
+            assert_eq!(decode_common(linktype::ETHERNET, f), None, "{why}");
+        };
+        let seed = SEED_FRAME_32.to_vec();
+        same(&seed);
+        let mut tso = seed.clone();
+        tso[16..18].fill(0);
+        same(&tso);
+        same(&seed[..58]); // cut by the snap length
+        let mut padded = seed.clone();
+        padded.extend_from_slice(&[0; 6]);
+        same(&padded);
+        // A 4-byte IPv4 option (a no-op and end-of-options), the lengths grown to match.
+        let mut options = seed[..34].to_vec();
+        options.extend_from_slice(&[1, 1, 1, 0]);
+        options.extend_from_slice(&seed[34..]);
+        options[14] = 0x46;
+        options[17] += 4;
+        same(&options);
+        assert_eq!(decode_common(linktype::LINUX_SLL, &seed), None);
+        let mut fragment = seed.clone();
+        fragment[20] |= 0x20; // more fragments
+        left(&fragment, "a fragment");
+        let mut offset = seed.clone();
+        offset[21] = 1;
+        left(&offset, "a fragment's offset");
+        let mut udp = seed.clone();
+        udp[23] = PROTO_UDP;
+        left(&udp, "UDP");
+        let mut short_tcp = seed.clone();
+        short_tcp[46] = 0x40; // data offset 16
+        left(&short_tcp, "a TCP header shorter than 20 bytes");
+        left(&seed[..40], "a TCP header cut short");
+        let mut vlan = seed[..12].to_vec();
+        vlan.extend_from_slice(&[0x81, 0x00, 0x00, 0x14]);
+        vlan.extend_from_slice(&seed[12..]);
+        left(&vlan, "a VLAN tag");
+        let mut ihl = seed.clone();
+        ihl[14] = 0x44;
+        left(&ihl, "an IPv4 header length under 20");
     }
 
     #[test]
