@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::thread;
 
 use anyhow::Context;
+use crossbeam_channel::TryRecvError;
 use rayon::prelude::*;
 use tlscap_io::{Compression, Format};
 use tlscap_output::{FileRow, ParquetOutput, Written};
@@ -142,7 +143,20 @@ pub fn run(
         let mut output = output;
         let mut summary = Summary::default();
         let mut certificates = DistinctCertificates::default();
-        for rows in rx {
+        loop {
+            let rows = match rx.try_recv() {
+                Ok(rows) => rows,
+                Err(TryRecvError::Empty) => {
+                    // Nothing to take: encode what waits now, while the scan runs, rather than
+                    // at the end, when the run waits for the writer alone.
+                    output.flush_idle()?;
+                    match rx.recv() {
+                        Ok(rows) => rows,
+                        Err(_) => break,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
             match rows {
                 Rows::Handshakes(h) => {
                     summary.handshakes(&h);
