@@ -237,26 +237,9 @@ pub fn decode_common(linktype: u32, frame: &[u8]) -> Option<TcpSegment<'_>> {
         return None;
     }
     let t = ip.get(ihl..total.min(ip.len()))?;
-    let th = t.get(..20)?;
-    let off = usize::from(th[12] >> 4) * 4;
-    if off < 20 {
-        return None;
-    }
-    let payload = t.get(off..)?;
-    Some(TcpSegment {
-        src: IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15])),
-        dst: IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19])),
-        src_port: u16::from_be_bytes([th[0], th[1]]),
-        dst_port: u16::from_be_bytes([th[2], th[3]]),
-        seq: u32::from_be_bytes([th[4], th[5], th[6], th[7]]),
-        ack: u32::from_be_bytes([th[8], th[9], th[10], th[11]]),
-        flags: th[13],
-        window: u16::from_be_bytes([th[14], th[15]]),
-        vlan: None,
-        tunnel: None,
-        payload,
-        wire_len: (total - ihl).saturating_sub(off).max(payload.len()) as u32,
-    })
+    let src = IpAddr::V4(Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]));
+    let dst = IpAddr::V4(Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]));
+    tcp(src, dst, t, total - ihl, &Ctx::default()).ok()
 }
 
 /// An IPv4 fragment, and the encapsulation it arrived in, for [`Ipv4Reassembler`].
