@@ -212,7 +212,7 @@ impl FlowKey {
     }
 
     /// Whether `ip`:`port` is the key's lower endpoint.
-    #[inline]
+    #[inline(always)]
     fn is_lo(&self, ip: IpAddr, port: u16) -> bool {
         let bits = addr_bits(ip);
         [(bits >> 64) as u64, bits as u64] == [self.addrs[0], self.addrs[1]]
@@ -686,6 +686,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
 
     /// Flow `i` had a packet: it becomes the most recently active of its list. A burst of one
     /// flow's packets leaves it last and touches no other slot.
+    #[inline(always)]
     fn touch(&mut self, i: u32) {
         let list = self.flow(i).phase() as usize;
         if self.recency[list].tail != i {
