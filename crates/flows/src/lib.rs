@@ -848,6 +848,9 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         }
     }
 
+    /// One segment: inline, the packet of the last flow found that [`Self::continue_quietly`]
+    /// applies in place (most packets); out of line, everything else.
+    #[inline(always)]
     fn process<'b>(
         &mut self,
         key: FlowKey,
@@ -856,18 +859,38 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         at: PacketMeta,
     ) {
         self.advance_clock(at.ts_ns);
-        let is_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
         // Packets of one flow often come in runs: the last flow found is tried before the
         // index. A slot holds at most one flow, and a flow is in the index while it is in its
         // slot, so a slot whose flow has this key is what the index would give.
-        let recent = self.recent as usize;
-        let mut found = match self.slots.get(recent) {
+        let recent = match self.slots.get(self.recent as usize) {
             Some(Some(f)) if f.key == key => Some(self.recent),
-            _ => self.find(self.hasher.hash_one(key), &key),
+            _ => None,
         };
+        if let Some(i) = recent {
+            if self.continue_quietly(i, seg, at) {
+                return;
+            }
+        }
+        self.process_in_general(key, seg, payload, at, recent);
+    }
+
+    /// [`Self::process`] for a segment that is not of the last flow found, or that
+    /// [`Self::continue_quietly`] does not take; `recent` is the last flow's slot when the
+    /// segment is of it.
+    #[inline(never)]
+    fn process_in_general<'b>(
+        &mut self,
+        key: FlowKey,
+        seg: &TcpSegment<'b>,
+        payload: Payload<'a, 'b>,
+        at: PacketMeta,
+        recent: Option<u32>,
+    ) {
+        let is_syn = seg.has(flags::SYN) && !seg.has(flags::ACK);
+        let mut found = recent.or_else(|| self.find(self.hasher.hash_one(key), &key));
         if let Some(i) = found {
             self.recent = i;
-            if self.continue_quietly(i, seg, at) {
+            if recent.is_none() && self.continue_quietly(i, seg, at) {
                 return;
             }
             let f = self.flow(i);
@@ -930,7 +953,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
     /// [`StreamHandler::blind_bytes`]). Most packets of a capture are this; they skip the
     /// general path's checks. Changes exactly what [`FlowTable::process`] would; false, having
     /// changed nothing, for any other packet.
-    #[inline]
+    #[inline(always)]
     fn continue_quietly(&mut self, i: u32, seg: &TcpSegment<'_>, at: PacketMeta) -> bool {
         let len = seg.payload.len();
         if seg.flags & (flags::SYN | flags::FIN | flags::RST) != 0 || seg.wire_len as usize != len {
