@@ -196,6 +196,17 @@ fn addr_bits(ip: IpAddr) -> u128 {
 impl FlowKey {
     #[inline]
     pub fn of(seg: &TcpSegment<'_>) -> FlowKey {
+        if let (IpAddr::V4(s), IpAddr::V4(d)) = (seg.src, seg.dst) {
+            // Most keys: each endpoint in one word, address above port, ordered as below.
+            let a = u64::from(u32::from(s)) << 16 | u64::from(seg.src_port);
+            let b = u64::from(u32::from(d)) << 16 | u64::from(seg.dst_port);
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            return FlowKey {
+                addrs: [0, lo >> 16, 0, hi >> 16],
+                ports: [lo as u16, hi as u16],
+                v6: false,
+            };
+        }
         let a = (addr_bits(seg.src), seg.src_port);
         let b = (addr_bits(seg.dst), seg.dst_port);
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };

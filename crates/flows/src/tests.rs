@@ -333,3 +333,47 @@ fn flow_keys_give_back_their_endpoints() {
         assert!(k.is_lo(s.src, 5000) != k.is_lo(s.dst, 443) || s.src == s.dst);
     }
 }
+
+/// A key is the same from either direction, and its lower endpoint is the one with the lower
+/// (address, port), IPv4 and IPv6 alike (IPv4 keys are built on a path of their own).
+#[test]
+fn flow_keys_order_endpoints_by_address_then_port_from_either_side() {
+    let cases: [(&str, u16, &str, u16); 5] = [
+        ("10.0.0.1", 443, "10.0.0.2", 80),
+        ("10.0.0.2", 80, "10.0.0.1", 443),
+        ("192.0.2.9", 5000, "192.0.2.9", 443),
+        ("255.255.255.255", 1, "0.0.0.0", 65535),
+        ("2001:db8::2", 1, "2001:db8::1", 2),
+    ];
+    for (a, ap, b, bp) in cases {
+        let mut s = seg(0, false, 1, flags::SYN, b"");
+        (s.src, s.src_port, s.dst, s.dst_port) = (a.parse().unwrap(), ap, b.parse().unwrap(), bp);
+        let mut back = s;
+        (back.src, back.src_port, back.dst, back.dst_port) = (s.dst, s.dst_port, s.src, s.src_port);
+        let k = FlowKey::of(&s);
+        assert_eq!(k, FlowKey::of(&back), "{a}:{ap} {b}:{bp}");
+        let bits = |ip: IpAddr| match ip {
+            IpAddr::V4(v) => u128::from(u32::from(v)),
+            IpAddr::V6(v) => u128::from(v),
+        };
+        let (lo, hi) = if (bits(s.src), ap) <= (bits(s.dst), bp) {
+            ((s.src, ap), (s.dst, bp))
+        } else {
+            ((s.dst, bp), (s.src, ap))
+        };
+        assert_eq!(
+            k.endpoint(true),
+            Endpoint {
+                ip: lo.0,
+                port: lo.1
+            }
+        );
+        assert_eq!(
+            k.endpoint(false),
+            Endpoint {
+                ip: hi.0,
+                port: hi.1
+            }
+        );
+    }
+}
