@@ -118,6 +118,17 @@ struct Routed<'a> {
     meta: PacketMeta,
 }
 
+impl Routed<'_> {
+    /// The packet's frame number in the file (it was numbered within its chunk) and time.
+    #[inline(always)]
+    fn at(&self, frame_base: u64) -> PacketMeta {
+        PacketMeta {
+            frame: self.meta.frame + frame_base,
+            ..self.meta
+        }
+    }
+}
+
 /// A datagram joined from IPv4 fragments; its segment is decoded again where it is used,
 /// since it borrows from the datagram.
 struct Joined {
@@ -438,11 +449,7 @@ impl<'t> Shards<'t> {
                         let segs = &p.per_shard[shard];
                         for (k, r) in segs.iter().enumerate() {
                             payload_ahead(segs, k);
-                            let meta = PacketMeta {
-                                frame: r.meta.frame + p.frame_base,
-                                ..r.meta
-                            };
-                            insert(table, FlowKey::of(&r.seg), &r.seg, meta);
+                            insert(table, FlowKey::of(&r.seg), &r.seg, r.at(p.frame_base));
                         }
                     }
                 } else {
@@ -453,10 +460,7 @@ impl<'t> Shards<'t> {
                         let segs = &p.per_shard[shard];
                         for (k, r) in segs.iter().enumerate() {
                             payload_ahead(segs, k);
-                            let meta = PacketMeta {
-                                frame: r.meta.frame + p.frame_base,
-                                ..r.meta
-                            };
+                            let meta = r.at(p.frame_base);
                             while let Some(j) = joined.next_if(|j| j.meta.frame < meta.frame) {
                                 insert_joined(table, &j);
                             }
