@@ -1557,14 +1557,8 @@ mod tests {
     }
 
     fn ipv4_checksum(hdr: &[u8]) -> u16 {
-        let mut sum: u32 = hdr
-            .chunks_exact(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
+        use crate::flood::{be_words, ones_complement_sum};
+        ones_complement_sum(be_words(hdr))
     }
 
     #[test]

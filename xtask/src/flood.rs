@@ -49,7 +49,7 @@ struct Segment {
     flags: u8,
 }
 
-fn ones_complement_sum(words: impl Iterator<Item = u16>) -> u16 {
+pub(crate) fn ones_complement_sum(words: impl Iterator<Item = u16>) -> u16 {
     let mut sum: u32 = words.map(u32::from).sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -57,7 +57,7 @@ fn ones_complement_sum(words: impl Iterator<Item = u16>) -> u16 {
     !(sum as u16)
 }
 
-fn be_words(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
+pub(crate) fn be_words(b: &[u8]) -> impl Iterator<Item = u16> + '_ {
     b.chunks_exact(2).map(|w| u16::from_be_bytes([w[0], w[1]]))
 }
 
