@@ -478,6 +478,7 @@ struct Flow<'a, C> {
 }
 
 impl<C> Flow<'_, C> {
+    #[inline(always)]
     fn side_of(&self, seg: &TcpSegment<'_>) -> Side {
         if self.key.is_lo(seg.src, seg.src_port) == self.a_is_lo {
             Side::A
@@ -974,6 +975,7 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         let Some(f) = self.slots[i as usize].as_mut() else {
             return false;
         };
+        let s = f.side_of(seg) as usize;
         let Some(t) = f.talk.as_deref_mut() else {
             return false;
         };
@@ -984,11 +986,6 @@ impl<'a, H: StreamHandler> FlowTable<'a, H> {
         {
             return false;
         }
-        let s = if f.key.is_lo(seg.src, seg.src_port) == f.a_is_lo {
-            0
-        } else {
-            1
-        };
         if len > 0 {
             let len = len as u64;
             if f.wants_data {
