@@ -9,17 +9,16 @@ pub mod scan;
 pub mod summary;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::thread;
+use std::sync::{Arc, Mutex, TryLockError};
 
 use anyhow::Context;
-use crossbeam_channel::TryRecvError;
+use crossbeam_channel::Receiver;
 use rayon::prelude::*;
 use tlscap_io::{Compression, Format};
 use tlscap_output::{FileRow, ParquetOutput, Written};
 
 pub use scan::{
-    scan_bytes, scan_file, scan_stream, Rows, ScanOptions, DEFAULT_CHUNK, DEFAULT_SPLIT,
+    scan_bytes, scan_file, scan_stream, Rows, ScanOptions, Sink, DEFAULT_CHUNK, DEFAULT_SPLIT,
 };
 pub use summary::Summary;
 
@@ -136,59 +135,28 @@ pub fn run(
     let (captures, mut unreadable, skipped_non_captures) = find_inputs(inputs);
     let output = ParquetOutput::create(out_dir)
         .with_context(|| format!("cannot write to {}", out_dir.display()))?;
-    // Rows flow to one writer thread; bounded so a slow disk slows the scan instead of
-    // growing memory.
-    let (tx, rx) = crossbeam_channel::bounded::<Rows>(256);
-    let writer = thread::spawn(move || -> anyhow::Result<(Written, Summary)> {
-        let mut output = output;
-        let mut summary = Summary::default();
-        let mut certificates = DistinctCertificates::default();
-        loop {
-            let rows = match rx.try_recv() {
-                Ok(rows) => rows,
-                Err(TryRecvError::Empty) => {
-                    // Nothing to take: encode what waits now, while the scan runs, rather than
-                    // at the end, when the run waits for the writer alone.
-                    output.flush_idle()?;
-                    match rx.recv() {
-                        Ok(rows) => rows,
-                        Err(_) => break,
-                    }
-                }
-                Err(TryRecvError::Disconnected) => break,
-            };
-            match rows {
-                Rows::Handshakes(h) => {
-                    summary.handshakes(&h);
-                    output.handshakes(h)?;
-                }
-                Rows::Alerts(a) => {
-                    summary.alerts(&a);
-                    output.alerts(a)?;
-                }
-                Rows::Certificates(c) => certificates.add(c),
-                Rows::File(f) => {
-                    summary.file(&f);
-                    output.files([f])?;
-                }
-            }
-        }
-        output.certificates(certificates.into_sorted())?;
-        Ok((output.close()?, summary))
-    });
+    // Unbounded, because the workers that fill it also empty it (see `Sink`), and a worker
+    // blocked on a full channel could be the one that would have emptied it. `Writer::drain`
+    // bounds it instead.
+    let (tx, rx) = crossbeam_channel::unbounded::<Rows>();
+    let writer = Mutex::new(Writer::new(output));
+    let drain = || Writer::drain(&writer, &rx);
+    let sink = Sink {
+        tx: &tx,
+        drain: &drain,
+    };
     let mut files: Vec<FileRow> = captures
         .par_iter()
-        .map(|path| scan_file(path, opts, &tx, progress))
+        .map(|path| scan_file(path, opts, sink, progress))
         .collect();
     files.append(&mut unreadable);
     files.sort_by(|a, b| a.capture.cmp(&b.capture));
-    for f in &files {
-        let _ = tx.send(Rows::File(f.clone()));
-    }
     drop(tx);
-    let (written, summary) = writer
-        .join()
-        .map_err(|_| anyhow::anyhow!("the Parquet writer thread panicked"))??;
+    let mut writer = writer.into_inner().unwrap_or_else(|p| p.into_inner());
+    for rows in rx.try_iter() {
+        writer.take(rows);
+    }
+    let (written, summary) = writer.close(&files)?;
     Ok(RunReport {
         files,
         summary,
@@ -198,10 +166,97 @@ pub fn run(
     })
 }
 
+/// Messages that may wait in the rows channel before a worker that finds another one encoding
+/// waits for it rather than going on: rows are made faster than one worker encodes them only
+/// in captures of many short connections, and this keeps their memory bounded.
+const MAX_WAITING_MESSAGES: usize = 256;
+
+/// The Parquet tables being written and what the terminal summary needs, fed from the rows
+/// channel by whichever worker drains it.
+struct Writer {
+    output: ParquetOutput,
+    summary: Summary,
+    certificates: DistinctCertificates,
+    /// The first write that failed; once set, rows are dropped and the run fails with it.
+    error: Option<tlscap_output::OutputError>,
+}
+
+impl Writer {
+    fn new(output: ParquetOutput) -> Self {
+        Writer {
+            output,
+            summary: Summary::default(),
+            certificates: DistinctCertificates::default(),
+            error: None,
+        }
+    }
+
+    /// Encodes the rows waiting in `rx`, unless another worker is at it. When many wait, waits
+    /// for that worker instead (it only encodes, so it cannot be waiting for this one).
+    fn drain(writer: &Mutex<Writer>, rx: &Receiver<Rows>) {
+        let mut w = if rx.len() > MAX_WAITING_MESSAGES {
+            writer.lock().unwrap_or_else(|p| p.into_inner())
+        } else {
+            match writer.try_lock() {
+                Ok(w) => w,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            }
+        };
+        while let Ok(rows) = rx.try_recv() {
+            w.take(rows);
+        }
+        // Rows short of a full batch are encoded now, while the scan runs, rather than at the
+        // end, when the run waits for the writer alone.
+        let flushed = w.output.flush_idle();
+        w.keep_error(flushed);
+    }
+
+    fn take(&mut self, rows: Rows) {
+        if self.error.is_some() {
+            return;
+        }
+        let written = match rows {
+            Rows::Handshakes(h) => {
+                self.summary.handshakes(&h);
+                self.output.handshakes(h)
+            }
+            Rows::Alerts(a) => {
+                self.summary.alerts(&a);
+                self.output.alerts(a)
+            }
+            Rows::Certificates(c) => {
+                self.certificates.add(c);
+                Ok(())
+            }
+        };
+        self.keep_error(written);
+    }
+
+    fn keep_error(&mut self, r: Result<(), tlscap_output::OutputError>) {
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// Writes the files and certificates tables and closes every table.
+    fn close(mut self, files: &[FileRow]) -> anyhow::Result<(Written, Summary)> {
+        if let Some(e) = self.error {
+            return Err(e.into());
+        }
+        for f in files {
+            self.summary.file(f);
+        }
+        self.output.files(files.iter().cloned())?;
+        self.output.certificates(self.certificates.into_sorted())?;
+        Ok((self.output.close()?, self.summary))
+    }
+}
+
 /// Scans one capture held in memory and returns its rows (tests, the demo, tools).
 pub fn scan_to_rows(data: &[u8], name: &str, opts: ScanOptions) -> CaptureRows {
-    collect_rows(name, |tx, file| {
-        scan_bytes(data, Arc::from(name), opts, tx, &|_| {}, file)
+    collect_rows(name, |out, file| {
+        scan_bytes(data, Arc::from(name), opts, out, &|_| {}, file)
     })
 }
 
@@ -212,21 +267,23 @@ pub fn stream_to_rows(
     name: &str,
     opts: ScanOptions,
 ) -> CaptureRows {
-    collect_rows(name, |tx, file| {
-        scan_stream(input, Arc::from(name), opts, tx, file)
+    collect_rows(name, |out, file| {
+        scan_stream(input, Arc::from(name), opts, out, file)
     })
 }
 
-fn collect_rows(
-    name: &str,
-    scan: impl FnOnce(&crossbeam_channel::Sender<Rows>, &mut FileRow),
-) -> CaptureRows {
+fn collect_rows(name: &str, scan: impl FnOnce(Sink<'_>, &mut FileRow)) -> CaptureRows {
     let (tx, rx) = crossbeam_channel::unbounded();
     let mut file = FileRow {
         capture: Arc::from(name),
         ..Default::default()
     };
-    scan(&tx, &mut file);
+    // Rows are collected at the end: nothing to encode meanwhile.
+    let sink = Sink {
+        tx: &tx,
+        drain: &|| {},
+    };
+    scan(sink, &mut file);
     drop(tx);
     let mut out = CaptureRows {
         file,
@@ -240,7 +297,6 @@ fn collect_rows(
             Rows::Handshakes(h) => out.handshakes.extend(h),
             Rows::Alerts(a) => out.alerts.extend(a),
             Rows::Certificates(c) => certificates.add(c),
-            Rows::File(_) => {}
         }
     }
     out.certificates = certificates.into_sorted();

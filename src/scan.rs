@@ -47,7 +47,28 @@ pub enum Rows {
     Alerts(Vec<AlertRow>),
     /// Certificates read for the first time in a shard; the receiver drops repeats.
     Certificates(Vec<CertificateRow>),
-    File(FileRow),
+}
+
+/// Where a scan's rows go: a channel, and what encodes the rows waiting in it.
+///
+/// There is no writer thread. A thread of its own would take a core from the workers every
+/// time it ran, and the worker it displaced would hold up its whole window: on two cores that
+/// cost twice the writer's own time. Instead the scan calls [`Sink::drain`] where a worker can
+/// spare the time (beside each window's shards, and after each file), and encoding is pool
+/// work like any other.
+#[derive(Clone, Copy)]
+pub struct Sink<'a> {
+    pub tx: &'a Sender<Rows>,
+    /// Encodes the rows waiting, unless another worker is at it. It may wait for that worker
+    /// (when rows pile up) but never for work of the pool, so calling it in a pool task cannot
+    /// deadlock.
+    pub drain: &'a (dyn Fn() + Sync),
+}
+
+impl Sink<'_> {
+    pub fn drain(&self) {
+        (self.drain)()
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -339,13 +360,13 @@ impl<'s> ChunkContext<'s> {
     }
 }
 
-/// Scans one capture file (`-` for standard input), sending its rows to `tx`. Returns its
+/// Scans one capture file (`-` for standard input), sending its rows to `out`. Returns its
 /// `files` row; its `error` is set when the file could not be read whole (rows before the
 /// damage, and after it where the reader resynchronised, are still sent).
 pub fn scan_file(
     path: &Path,
     opts: ScanOptions,
-    tx: &Sender<Rows>,
+    out: Sink<'_>,
     progress: &(dyn Fn(u64) + Sync),
 ) -> FileRow {
     let started = Instant::now();
@@ -357,7 +378,7 @@ pub fn scan_file(
     match open_input(path) {
         Ok(Input::Mapped(data)) => {
             let release = |range: Range<usize>| data.release(range);
-            scan_bytes_releasing(&data, &release, capture, opts, tx, progress, &mut row);
+            scan_bytes_releasing(&data, &release, capture, opts, out, progress, &mut row);
         }
         Ok(Input::Stream {
             reader,
@@ -365,12 +386,13 @@ pub fn scan_file(
         }) => {
             row.compression = compression.map(|c| c.name());
             let on_disk = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            scan_stream(reader, capture, opts, tx, &mut row);
+            scan_stream(reader, capture, opts, out, &mut row);
             progress(on_disk);
         }
         Err(e) => row.error = Some(format!("cannot read: {e}")),
     }
     row.seconds = started.elapsed().as_secs_f64();
+    out.drain();
     row
 }
 
@@ -397,7 +419,7 @@ impl<'t> Shards<'t> {
 
     /// Runs routed parts (in file order) through the shards and sends their rows.
     /// `insert` puts one segment into a table: borrowed or transient.
-    fn run<'p, F>(&mut self, parts: &[Routes<'p>], row: &mut FileRow, tx: &Sender<Rows>, insert: F)
+    fn run<'p, F>(&mut self, parts: &[Routes<'p>], row: &mut FileRow, out: Sink<'_>, insert: F)
     where
         F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
     {
@@ -471,7 +493,7 @@ impl<'t> Shards<'t> {
                         insert_joined(table, &j);
                     }
                 }
-                table.handler.send(tx);
+                table.handler.send(out.tx);
             });
     }
 
@@ -483,7 +505,7 @@ impl<'t> Shards<'t> {
         reader: &mut PacketReader<'p>,
         window_len: usize,
         row: &mut FileRow,
-        tx: &Sender<Rows>,
+        out: Sink<'_>,
         insert: F,
         mut after: impl FnMut(usize),
     ) where
@@ -507,7 +529,10 @@ impl<'t> Shards<'t> {
                     part.reset(shards, packets.len());
                     route(packets.iter().copied(), part);
                 });
-            self.run(&parts[..tasks], row, tx, &insert);
+            rayon::join(
+                || self.run(&parts[..tasks], row, out, &insert),
+                || out.drain(),
+            );
             after(reader.offset());
         }
     }
@@ -521,7 +546,7 @@ impl<'t> Shards<'t> {
         reader: &PacketReader<'t>,
         split: usize,
         row: &mut FileRow,
-        tx: &Sender<Rows>,
+        out: Sink<'_>,
         insert: F,
         mut after: impl FnMut(usize),
         release: &(dyn Fn(Range<usize>) + Sync),
@@ -563,7 +588,7 @@ impl<'t> Shards<'t> {
             let next_start = rayon::join(
                 || {
                     let n = current.reads.len();
-                    self.run(&current.parts[..n], row, tx, &insert);
+                    self.run(&current.parts[..n], row, out, &insert);
                     // The window's pages leave the process, in pieces released in parallel.
                     // Held segments that still borrow from them are read again from the page
                     // cache.
@@ -575,7 +600,12 @@ impl<'t> Shards<'t> {
                 },
                 || {
                     let carried = current.reads.last().and_then(|r| r.state.as_ref());
-                    more.then(|| next.read(reader, start, carried, split, chunks, shards))
+                    // Rows of the windows before are encoded by whichever worker is free.
+                    rayon::join(
+                        || more.then(|| next.read(reader, start, carried, split, chunks, shards)),
+                        || out.drain(),
+                    )
+                    .0
                 },
             )
             .1;
@@ -596,7 +626,7 @@ impl<'t> Shards<'t> {
     }
 
     /// Ends every flow (end of capture) and counts the rows.
-    fn finish(mut self, row: &mut FileRow, tx: &Sender<Rows>) {
+    fn finish(mut self, row: &mut FileRow, out: Sink<'_>) {
         let end_ns = self.latest_ns;
         self.tables.par_iter_mut().for_each(|t| {
             // Every table ends at the capture's last time, whichever packets it got, so that
@@ -605,7 +635,7 @@ impl<'t> Shards<'t> {
                 t.advance_clock(end_ns);
             }
             t.finish_all();
-            t.handler.send(tx);
+            t.handler.send(out.tx);
         });
         for t in &self.tables {
             row.handshakes += t.handler.handshakes_emitted;
@@ -634,11 +664,11 @@ pub fn scan_bytes(
     data: &[u8],
     capture: Arc<str>,
     opts: ScanOptions,
-    tx: &Sender<Rows>,
+    out: Sink<'_>,
     progress: &(dyn Fn(u64) + Sync),
     row: &mut FileRow,
 ) {
-    scan_bytes_releasing(data, &|_| {}, capture, opts, tx, progress, row);
+    scan_bytes_releasing(data, &|_| {}, capture, opts, out, progress, row);
 }
 
 /// [`scan_bytes`], telling `release` of each range of `data` the scan is done with (so a
@@ -648,7 +678,7 @@ fn scan_bytes_releasing(
     release: &(dyn Fn(Range<usize>) + Sync),
     capture: Arc<str>,
     opts: ScanOptions,
-    tx: &Sender<Rows>,
+    out: Sink<'_>,
     progress: &(dyn Fn(u64) + Sync),
     row: &mut FileRow,
 ) {
@@ -670,12 +700,20 @@ fn scan_bytes_releasing(
     };
     if opts.split > 0 && reader.splittable() {
         reader.read_prologue();
-        shards.split(&reader, opts.split, row, tx, insert_lasting, after, release);
+        shards.split(
+            &reader,
+            opts.split,
+            row,
+            out,
+            insert_lasting,
+            after,
+            release,
+        );
     } else {
-        shards.consume(&mut reader, opts.window, row, tx, insert_lasting, after);
+        shards.consume(&mut reader, opts.window, row, out, insert_lasting, after);
         record_error(&reader, row);
     }
-    shards.finish(row, tx);
+    shards.finish(row, out);
     progress((data.len() as u64).saturating_sub(done_bytes));
 }
 
@@ -706,7 +744,7 @@ pub fn scan_stream(
     mut input: Box<dyn Read + Send>,
     capture: Arc<str>,
     opts: ScanOptions,
-    tx: &Sender<Rows>,
+    out: Sink<'_>,
     row: &mut FileRow,
 ) {
     let chunk = opts.chunk.max(512);
@@ -732,7 +770,7 @@ pub fn scan_stream(
             if let Err(e) = input.read_to_end(&mut buf) {
                 read_error(row, e, buf.len() as u64);
             }
-            scan_bytes(&buf, capture, opts, tx, &|_| {}, row);
+            scan_bytes(&buf, capture, opts, out, &|_| {}, row);
             return;
         }
         Err(e) => {
@@ -757,7 +795,7 @@ pub fn scan_stream(
             &mut reader,
             opts.window,
             row,
-            tx,
+            out,
             |t, k, s, m| t.segment_transient(k, s, m),
             |_| {},
         );
@@ -780,7 +818,7 @@ pub fn scan_stream(
         };
     }
     row.bytes = base + buf.len() as u64;
-    shards.finish(row, tx);
+    shards.finish(row, out);
 }
 
 /// Reads the consecutive chunks `bounds[i]..bounds[i + 1]` of a split file side by side, one
