@@ -110,13 +110,10 @@ const SPLIT_TASKS_PER_SHARD: usize = 4;
 const TYPICAL_RECORD_BYTES: usize = 512;
 
 /// Chunks one task reads at once, a record of each in turn. Finding a record's successor is a
-/// chain of dependent loads, each usually a cache miss (often in a page just mapped); walking
-/// several chunks side by side keeps that many misses in flight instead of one.
+/// chain of dependent loads, each usually a cache miss; reading several chunks side by side,
+/// each record's successor asked for as it is read ([`PacketReader::prefetch_next`]), keeps
+/// that many misses in flight instead of one.
 const INTERLEAVE: usize = 4;
-
-/// Records walked ahead per chunk before they are read and decoded: few enough that their
-/// headers are still in cache when they are.
-const WALK_BATCH: usize = 32;
 
 impl Default for ScanOptions {
     fn default() -> Self {
@@ -846,23 +843,19 @@ fn read_side_by_side<'a>(
     // A chunk's reader is not asked again once it has stopped, as when read alone.
     let mut live = [false; INTERLEAVE];
     live[..readers.len()].fill(true);
+    // A record of each chunk in turn: while one chunk's record is decoded and routed, the
+    // loads of the other chunks' next records are in flight.
     while live.iter().any(|&l| l) {
-        // Walk a batch of records ahead in every chunk, a record of each in turn, so that the
-        // loads of several chunks are in flight together; then read, decode and route each
-        // chunk's batch, its headers now in cache.
-        std::hint::black_box(PacketReader::look_ahead(&readers, WALK_BATCH));
         for ((r, part), live) in readers.iter_mut().zip(parts.iter_mut()).zip(&mut live) {
             if !*live {
                 continue;
             }
-            for _ in 0..WALK_BATCH {
-                match r.next() {
-                    Some(p) => part.push(p),
-                    None => {
-                        *live = false;
-                        break;
-                    }
+            match r.next() {
+                Some(p) => {
+                    r.prefetch_next();
+                    part.push(p);
                 }
+                None => *live = false,
             }
         }
     }

@@ -322,33 +322,17 @@ impl<'a> PacketReader<'a> {
         }
     }
 
-    /// Walks up to `records` records ahead of the reader, reading only their lengths and a
-    /// byte of each packet's headers, so that those cache lines are loaded when the reader and
-    /// the decoder get there. Several readers walked ahead in turn keep several loads in
-    /// flight. Returns the bytes read, summed, which the caller should keep (e.g. with
-    /// `std::hint::black_box`) so the loads are not optimised away. Only pcap walks ahead.
-    pub fn look_ahead(readers: &[PacketReader<'_>], records: usize) -> u32 {
-        let mut at = [usize::MAX; 16];
-        let mut sum = 0u32;
-        for (r, at) in readers.iter().zip(&mut at) {
-            if let PacketReader::Pcap(p) = r {
-                *at = p.position();
-            }
+    /// Starts loading the next record's header and its packet's first bytes, without waiting
+    /// for them. Finding a record's successor is a chain of dependent loads, each a cache miss;
+    /// a caller that reads several readers in turn, asking each for this after each record,
+    /// has as many of those loads in flight as it has readers, and finds each record in cache
+    /// when it comes back to it. Only pcap: pcapng is read by one reader, and its blocks are
+    /// found by the same chain.
+    #[inline(always)]
+    pub fn prefetch_next(&self) {
+        if let PacketReader::Pcap(p) = self {
+            p.prefetch_next();
         }
-        for _ in 0..records {
-            for (r, at) in readers.iter().zip(&mut at) {
-                if let PacketReader::Pcap(p) = r {
-                    match p.look_ahead(*at) {
-                        Some((next, byte)) => {
-                            *at = next;
-                            sum = sum.wrapping_add(u32::from(byte));
-                        }
-                        None => *at = usize::MAX,
-                    }
-                }
-            }
-        }
-        sum
     }
 
     /// Bytes of the file (or of the streamed chunk) being read.

@@ -191,21 +191,17 @@ impl<'a> PcapReader<'a> {
         }
     }
 
-    /// Where the record after the one at `at` starts, reading only its length, and a byte of
-    /// its packet headers: a cheap walk ahead of the reader that brings the next records'
-    /// headers into cache (see [`crate::PacketReader::look_ahead`]). `None` at the limit or
-    /// at anything unusual, which the reader itself will judge.
-    #[inline]
-    pub fn look_ahead(&self, at: usize) -> Option<(usize, u8)> {
-        if at >= self.limit {
-            return None;
+    /// Starts loading the two cache lines from the next record's start, which hold its header
+    /// and its packet's Ethernet, IP and TCP headers (see
+    /// [`crate::PacketReader::prefetch_next`]).
+    #[inline(always)]
+    pub fn prefetch_next(&self) {
+        if let Some(b) = self.data.get(self.pos..) {
+            crate::mapped::prefetch(b);
+            if let Some(b) = b.get(64..) {
+                crate::mapped::prefetch(b);
+            }
         }
-        let h = self.data.get(at..at + 16)?;
-        let incl = self.st.endian.u32(&h[8..12]) as usize;
-        let end = at + self.st.record_header + incl;
-        // The last byte of a TCP header behind Ethernet and IPv4 without options.
-        let byte = *self.data.get(end.min(at + self.st.record_header + 53))?;
-        (incl <= MAX_RECORD as usize && end <= self.data.len()).then_some((end, byte))
     }
 
     /// Offset of the next record to read.
