@@ -8,7 +8,9 @@ pub mod rows;
 pub mod scan;
 pub mod summary;
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 
 use anyhow::Context;
@@ -139,8 +141,8 @@ pub fn run(
     // blocked on a full channel could be the one that would have emptied it. `Writer::drain`
     // bounds it instead.
     let (tx, rx) = crossbeam_channel::unbounded::<Rows>();
-    let writer = Mutex::new(Writer::new(output));
-    let drain = || Writer::drain(&writer, &rx);
+    let writer = Arc::new(Writer::new(output, rx));
+    let drain = || Writer::schedule(&writer);
     let sink = Sink {
         tx: &tx,
         drain: &drain,
@@ -152,11 +154,7 @@ pub fn run(
     files.append(&mut unreadable);
     files.sort_by(|a, b| a.capture.cmp(&b.capture));
     drop(tx);
-    let mut writer = writer.into_inner().unwrap_or_else(|p| p.into_inner());
-    for rows in rx.try_iter() {
-        writer.take(rows);
-    }
-    let (written, summary) = writer.close(&files)?;
+    let (written, summary) = writer.finish(&files)?;
     Ok(RunReport {
         files,
         summary,
@@ -166,15 +164,26 @@ pub fn run(
     })
 }
 
-/// Messages that may wait in the rows channel before a worker that finds another one encoding
-/// waits for it rather than going on: rows are made faster than one worker encodes them only
-/// in captures of many short connections, and this keeps their memory bounded.
+/// Messages that may wait in the rows channel before the worker that sends one encodes them
+/// itself, waiting for the worker encoding if there is one: rows pile up only when no worker
+/// is ever idle (one thread) or rows come faster than one worker encodes them, and this
+/// keeps their memory bounded.
 const MAX_WAITING_MESSAGES: usize = 256;
 
 /// The Parquet tables being written and what the terminal summary needs, fed from the rows
-/// channel by whichever worker drains it.
+/// channel by pool tasks that [`Writer::schedule`] spawns.
 struct Writer {
-    output: ParquetOutput,
+    state: Mutex<WriterState>,
+    rx: Receiver<Rows>,
+    /// A drain task is spawned and has not started yet: no need for another.
+    scheduled: AtomicBool,
+    /// A drain task panicked: the tables may lack rows, and the run fails.
+    panicked: AtomicBool,
+}
+
+struct WriterState {
+    /// `None` once the run has closed the tables (a drain spawned late finds nothing to do).
+    output: Option<ParquetOutput>,
     summary: Summary,
     certificates: DistinctCertificates,
     /// The first write that failed; once set, rows are dropped and the run fails with it.
@@ -182,48 +191,109 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(output: ParquetOutput) -> Self {
+    fn new(output: ParquetOutput, rx: Receiver<Rows>) -> Self {
         Writer {
-            output,
-            summary: Summary::default(),
-            certificates: DistinctCertificates::default(),
-            error: None,
+            state: Mutex::new(WriterState {
+                output: Some(output),
+                summary: Summary::default(),
+                certificates: DistinctCertificates::default(),
+                error: None,
+            }),
+            rx,
+            scheduled: AtomicBool::new(false),
+            panicked: AtomicBool::new(false),
         }
     }
 
-    /// Encodes the rows waiting in `rx`, unless another worker is at it. When many wait, waits
-    /// for that worker instead (it only encodes, so it cannot be waiting for this one).
-    fn drain(writer: &Mutex<Writer>, rx: &Receiver<Rows>) {
-        let mut w = if rx.len() > MAX_WAITING_MESSAGES {
-            writer.lock().unwrap_or_else(|p| p.into_inner())
+    /// Has the rows waiting encoded by a pool task of their own, which an idle worker takes:
+    /// not in the caller's task, where a long encoding would hold up the window that waits
+    /// for that task while the other worker had nothing to do. When many rows wait (no worker
+    /// is ever idle), encodes them here instead.
+    fn schedule(writer: &Arc<Writer>) {
+        if writer.rx.len() > MAX_WAITING_MESSAGES {
+            writer.drain(true);
+        } else if !writer.scheduled.swap(true, Ordering::AcqRel) {
+            let writer = Arc::clone(writer);
+            rayon::spawn(move || {
+                writer.scheduled.store(false, Ordering::Release);
+                // A panic in a spawned task would abort the process; this one fails the run.
+                let drained = std::panic::catch_unwind(AssertUnwindSafe(|| writer.drain(false)));
+                if drained.is_err() {
+                    writer.panicked.store(true, Ordering::Release);
+                }
+            });
+        }
+    }
+
+    /// Encodes the rows waiting. `wait`: even if another task is encoding (it only encodes,
+    /// so it cannot be waiting for this one); otherwise leaves them to that task.
+    fn drain(&self, wait: bool) {
+        let mut state = if wait {
+            self.state.lock().unwrap_or_else(|p| p.into_inner())
         } else {
-            match writer.try_lock() {
-                Ok(w) => w,
+            match self.state.try_lock() {
+                Ok(s) => s,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => return,
             }
         };
-        while let Ok(rows) = rx.try_recv() {
-            w.take(rows);
+        if state.output.is_none() {
+            return;
+        }
+        while let Ok(rows) = self.rx.try_recv() {
+            state.take(rows);
         }
         // Rows short of a full batch are encoded now, while the scan runs, rather than at the
         // end, when the run waits for the writer alone.
-        let flushed = w.output.flush_idle();
-        w.keep_error(flushed);
+        let flushed = state.output.as_mut().map_or(Ok(()), |o| o.flush_idle());
+        state.keep_error(flushed);
     }
 
+    /// Encodes the last rows, writes the files and certificates tables and closes every
+    /// table. Called once the scans are done (and the senders dropped).
+    fn finish(&self, files: &[FileRow]) -> anyhow::Result<(Written, Summary)> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if self.panicked.load(Ordering::Acquire) {
+            anyhow::bail!("encoding rows to Parquet panicked");
+        }
+        while let Ok(rows) = self.rx.try_recv() {
+            state.take(rows);
+        }
+        let WriterState {
+            output,
+            summary,
+            certificates,
+            error,
+        } = &mut *state;
+        if let Some(e) = error.take() {
+            return Err(e.into());
+        }
+        let mut output = output.take().context("the tables were closed twice")?;
+        for f in files {
+            summary.file(f);
+        }
+        output.files(files.iter().cloned())?;
+        output.certificates(std::mem::take(certificates).into_sorted())?;
+        Ok((output.close()?, std::mem::take(summary)))
+    }
+}
+
+impl WriterState {
     fn take(&mut self, rows: Rows) {
+        let Some(output) = self.output.as_mut() else {
+            return;
+        };
         if self.error.is_some() {
             return;
         }
         let written = match rows {
             Rows::Handshakes(h) => {
                 self.summary.handshakes(&h);
-                self.output.handshakes(h)
+                output.handshakes(h)
             }
             Rows::Alerts(a) => {
                 self.summary.alerts(&a);
-                self.output.alerts(a)
+                output.alerts(a)
             }
             Rows::Certificates(c) => {
                 self.certificates.add(c);
@@ -237,19 +307,6 @@ impl Writer {
         if let Err(e) = r {
             self.error.get_or_insert(e);
         }
-    }
-
-    /// Writes the files and certificates tables and closes every table.
-    fn close(mut self, files: &[FileRow]) -> anyhow::Result<(Written, Summary)> {
-        if let Some(e) = self.error {
-            return Err(e.into());
-        }
-        for f in files {
-            self.summary.file(f);
-        }
-        self.output.files(files.iter().cloned())?;
-        self.output.certificates(self.certificates.into_sorted())?;
-        Ok((self.output.close()?, self.summary))
     }
 }
 

@@ -49,19 +49,19 @@ pub enum Rows {
     Certificates(Vec<CertificateRow>),
 }
 
-/// Where a scan's rows go: a channel, and what encodes the rows waiting in it.
+/// Where a scan's rows go: a channel, and what has the rows waiting in it encoded.
 ///
 /// There is no writer thread. A thread of its own would take a core from the workers every
 /// time it ran, and the worker it displaced would hold up its whole window: on two cores that
-/// cost twice the writer's own time. Instead the scan calls [`Sink::drain`] where a worker can
-/// spare the time (beside each window's shards, and after each file), and encoding is pool
-/// work like any other.
+/// cost twice the writer's own time. Instead the scan calls [`Sink::drain`] after each window
+/// and each file, and encoding is pool work like any other.
 #[derive(Clone, Copy)]
 pub struct Sink<'a> {
     pub tx: &'a Sender<Rows>,
-    /// Encodes the rows waiting, unless another worker is at it. It may wait for that worker
-    /// (when rows pile up) but never for work of the pool, so calling it in a pool task cannot
-    /// deadlock.
+    /// Has the rows waiting encoded, normally by a pool task of their own, which a worker
+    /// takes when it has nothing else to do. It may encode them in the caller's task and wait
+    /// for a worker that is encoding (when rows pile up), but never for other work of the
+    /// pool, so calling it in a pool task cannot deadlock.
     pub drain: &'a (dyn Fn() + Sync),
 }
 
@@ -526,10 +526,8 @@ impl<'t> Shards<'t> {
                     part.reset(shards, packets.len());
                     route(packets.iter().copied(), part);
                 });
-            rayon::join(
-                || self.run(&parts[..tasks], row, out, &insert),
-                || out.drain(),
-            );
+            self.run(&parts[..tasks], row, out, &insert);
+            out.drain();
             after(reader.offset());
         }
     }
@@ -597,15 +595,12 @@ impl<'t> Shards<'t> {
                 },
                 || {
                     let carried = current.reads.last().and_then(|r| r.state.as_ref());
-                    // Rows of the windows before are encoded by whichever worker is free.
-                    rayon::join(
-                        || more.then(|| next.read(reader, start, carried, split, chunks, shards)),
-                        || out.drain(),
-                    )
-                    .0
+                    more.then(|| next.read(reader, start, carried, split, chunks, shards))
                 },
             )
             .1;
+            // The window's rows are encoded by whichever worker is free.
+            out.drain();
             after(start.min(len));
             match next_start {
                 // Every window reads at least one record or skips at least one byte; a window
