@@ -147,10 +147,15 @@ pub fn run(
         tx: &tx,
         drain: &drain,
     };
-    let mut files: Vec<FileRow> = captures
-        .par_iter()
-        .map(|path| scan_file(path, opts, sink, progress))
-        .collect();
+    // Inside the pool: a single capture would otherwise be scanned on this thread (a
+    // parallel iterator over one item does not enter the pool), and every window's join would
+    // be handed to the pool and waited for from outside it, waking its workers each time.
+    let mut files: Vec<FileRow> = rayon::scope(|_| {
+        captures
+            .par_iter()
+            .map(|path| scan_file(path, opts, sink, progress))
+            .collect()
+    });
     files.append(&mut unreadable);
     files.sort_by(|a, b| a.capture.cmp(&b.capture));
     drop(tx);

@@ -414,9 +414,17 @@ impl<'t> Shards<'t> {
         }
     }
 
-    /// Runs routed parts (in file order) through the shards and sends their rows.
-    /// `insert` puts one segment into a table: borrowed or transient.
-    fn run<'p, F>(&mut self, parts: &[Routes<'p>], row: &mut FileRow, out: Sink<'_>, insert: F)
+    /// Runs routed parts (in file order) through the shards and sends their rows, and runs
+    /// `then` (reading the next window) beside them; returns what `then` returns. `insert`
+    /// puts one segment into a table: borrowed or transient.
+    fn run_then<'p, F, R: Send>(
+        &mut self,
+        parts: &[Routes<'p>],
+        row: &mut FileRow,
+        out: Sink<'_>,
+        insert: F,
+        then: impl FnOnce() -> R + Send,
+    ) -> R
     where
         F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
     {
@@ -458,40 +466,7 @@ impl<'t> Shards<'t> {
             .filter_map(|p| p.ts_range)
             .map(|(_, last)| last);
         self.latest_ns = latest.chain(self.latest_ns).max();
-        self.tables
-            .par_iter_mut()
-            .zip(joined)
-            .enumerate()
-            .for_each(|(shard, (table, joined))| {
-                if joined.is_empty() {
-                    for p in parts {
-                        let segs = &p.per_shard[shard];
-                        for (k, r) in segs.iter().enumerate() {
-                            payload_ahead(segs, k);
-                            insert(table, FlowKey::of(&r.seg), &r.seg, r.at(p.frame_base));
-                        }
-                    }
-                } else {
-                    // Segments and joined datagrams, merged by frame so each flow sees capture
-                    // order.
-                    let mut joined = joined.into_iter().peekable();
-                    for p in parts {
-                        let segs = &p.per_shard[shard];
-                        for (k, r) in segs.iter().enumerate() {
-                            payload_ahead(segs, k);
-                            let meta = r.at(p.frame_base);
-                            while let Some(j) = joined.next_if(|j| j.meta.frame < meta.frame) {
-                                insert_joined(table, &j);
-                            }
-                            insert(table, FlowKey::of(&r.seg), &r.seg, meta);
-                        }
-                    }
-                    for j in joined {
-                        insert_joined(table, &j);
-                    }
-                }
-                table.handler.send(out.tx);
-            });
+        tables_then(&mut self.tables, 0, joined, parts, out, &insert, then)
     }
 
     /// Runs every packet `reader` yields through the shards, window by window: one reader
@@ -526,7 +501,7 @@ impl<'t> Shards<'t> {
                     part.reset(shards, packets.len());
                     route(packets.iter().copied(), part);
                 });
-            self.run(&parts[..tasks], row, out, &insert);
+            self.run_then(&parts[..tasks], row, out, &insert, || ());
             out.drain();
             after(reader.offset());
         }
@@ -558,6 +533,8 @@ impl<'t> Shards<'t> {
         let mut frames = 0u64;
         let mut skipped = 0u64;
         let mut damaged = false;
+        // The bytes of the window before, released once its shards are done.
+        let mut done_before: Option<Range<usize>> = None;
         let first = reader.offset();
         // Where the window after `current` starts: exactly where reading stopped.
         let mut start = if first < len {
@@ -580,25 +557,17 @@ impl<'t> Shards<'t> {
             }
             let more = start < len;
             let done = current.starts[0]..start.min(len);
-            let next_start = rayon::join(
-                || {
-                    let n = current.reads.len();
-                    self.run(&current.parts[..n], row, out, &insert);
-                    // The window's pages leave the process, in pieces released in parallel.
-                    // Held segments that still borrow from them are read again from the page
-                    // cache.
-                    let piece = done.len().div_ceil(shards).max(1);
-                    (0..shards).into_par_iter().for_each(|k| {
-                        let from = (done.start + k * piece).min(done.end);
-                        release(from..(from + piece).min(done.end));
-                    });
-                },
-                || {
-                    let carried = current.reads.last().and_then(|r| r.state.as_ref());
-                    more.then(|| next.read(reader, start, carried, split, chunks, shards))
-                },
-            )
-            .1;
+            let n = current.reads.len();
+            let carried = current.reads.last().and_then(|r| r.state.as_ref());
+            let next_start = self.run_then(&current.parts[..n], row, out, &insert, || {
+                // The window before's pages leave the process (its shards are done). Held
+                // segments that still borrow from them are read again from the page cache.
+                if let Some(before) = done_before.take() {
+                    release_in_pieces(release, before, shards);
+                }
+                more.then(|| next.read(reader, start, carried, split, chunks, shards))
+            });
+            done_before = Some(done);
             // The window's rows are encoded by whichever worker is free.
             out.drain();
             after(start.min(len));
@@ -611,6 +580,9 @@ impl<'t> Shards<'t> {
                 }
                 _ => break,
             }
+        }
+        if let Some(before) = done_before {
+            release_in_pieces(release, before, shards);
         }
         if damaged {
             row.skipped_bytes = skipped;
@@ -637,6 +609,87 @@ impl<'t> Shards<'t> {
             row.evicted_memory_budget += t.evictions.memory_budget;
         }
     }
+}
+
+/// Releases `range` of the mapping (see [`CaptureData::release`](tlscap_io::CaptureData)) in
+/// `pieces` pieces, in parallel.
+fn release_in_pieces(release: &(dyn Fn(Range<usize>) + Sync), range: Range<usize>, pieces: usize) {
+    let piece = range.len().div_ceil(pieces.max(1)).max(1);
+    (0..pieces.max(1)).into_par_iter().for_each(|k| {
+        let from = (range.start + k * piece).min(range.end);
+        release(from..(from + piece).min(range.end));
+    });
+}
+
+/// Runs each table's share of `parts` (and its joined datagrams), a table per task, and
+/// `then`. The tables' tasks are offered to the pool first, so that each worker starts on a
+/// table: a table's run is one task no one can share, and when one worker ran them all while
+/// the other read the next window, whichever finished first waited for the other. `then`
+/// (the next window's reading, many small tasks) fills in after, on every worker.
+fn tables_then<'t, 'p, F, R: Send>(
+    tables: &mut [FlowTable<'t, TlsHandler>],
+    shard: usize,
+    joined: Vec<Vec<Joined>>,
+    parts: &[Routes<'p>],
+    out: Sink<'_>,
+    insert: &F,
+    then: impl FnOnce() -> R + Send,
+) -> R
+where
+    F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
+{
+    let Some((table, rest)) = tables.split_first_mut() else {
+        return then();
+    };
+    let mut joined = joined.into_iter();
+    let mine = joined.next().unwrap_or_default();
+    let rest_joined: Vec<Vec<Joined>> = joined.collect();
+    rayon::join(
+        || run_table(table, shard, mine, parts, out, insert),
+        || tables_then(rest, shard + 1, rest_joined, parts, out, insert, then),
+    )
+    .1
+}
+
+/// Runs shard `shard`'s segments of `parts`, and the datagrams joined for it, through its
+/// table, in capture order; then sends the table's rows.
+fn run_table<'t, 'p, F>(
+    table: &mut FlowTable<'t, TlsHandler>,
+    shard: usize,
+    joined: Vec<Joined>,
+    parts: &[Routes<'p>],
+    out: Sink<'_>,
+    insert: &F,
+) where
+    F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
+{
+    if joined.is_empty() {
+        for p in parts {
+            let segs = &p.per_shard[shard];
+            for (k, r) in segs.iter().enumerate() {
+                payload_ahead(segs, k);
+                insert(table, FlowKey::of(&r.seg), &r.seg, r.at(p.frame_base));
+            }
+        }
+    } else {
+        // Segments and joined datagrams, merged by frame so each flow sees capture order.
+        let mut joined = joined.into_iter().peekable();
+        for p in parts {
+            let segs = &p.per_shard[shard];
+            for (k, r) in segs.iter().enumerate() {
+                payload_ahead(segs, k);
+                let meta = r.at(p.frame_base);
+                while let Some(j) = joined.next_if(|j| j.meta.frame < meta.frame) {
+                    insert_joined(table, &j);
+                }
+                insert(table, FlowKey::of(&r.seg), &r.seg, meta);
+            }
+        }
+        for j in joined {
+            insert_joined(table, &j);
+        }
+    }
+    table.handler.send(out.tx);
 }
 
 /// The reader's first damage becomes the file's error, unless reading already failed earlier.
