@@ -31,7 +31,7 @@ const FLOOD_CONNECTIONS: u32 = 1_000_000;
 /// Issue 5's bound on peak anonymous memory for the flood capture.
 const FLOOD_ANON_TARGET_MIB: u64 = 512;
 /// Timed runs of every command except tshark (the median is reported).
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 /// Longest tshark run we accept on the full tile before falling back to a prefix.
 const TSHARK_BUDGET: Duration = Duration::from_secs(600);
 /// Size of the prefix tile tshark runs on when the full tile would take too long.
@@ -184,48 +184,33 @@ pub fn run(args: &[String]) -> Result<()> {
     warm(&main.path)?;
     let file = main.path.as_os_str();
     let out = bencher.scan_out.as_path();
-    let mut rows = Vec::new();
-    let cat = bencher.time(
-        &Cmd::new("cat", &main.path, "cat FILE", "cat", vec![file.into()]),
-        RUNS,
-    )?;
-    rows.push(cat);
-    rows.push(
-        bencher.time(
-            &Cmd::new(
-                "tlscap -j 1",
-                &main.path,
-                "tlscap scan FILE -o DIR -q -j 1",
-                &tlscap,
-                scan_args(&main.path, out, &["-j", "1"]),
-            )
-            .tlscap(),
-            RUNS,
-        )?,
-    );
-    rows.push(
-        bencher.time(
-            &Cmd::new(
-                &format!("tlscap -j {threads} (all)"),
-                &main.path,
-                &format!("tlscap scan FILE -o DIR -q  (all {threads} threads)"),
-                &tlscap,
-                scan_args(&main.path, out, &[]),
-            )
-            .tlscap(),
-            RUNS,
-        )?,
-    );
-    rows.push(bencher.time(
-        &Cmd::new(
+    let side_by_side = [
+        Cmd::new("cat", &main.path, "cat FILE", "cat", vec![file.into()]),
+        Cmd::new(
+            "tlscap -j 1",
+            &main.path,
+            "tlscap scan FILE -o DIR -q -j 1",
+            &tlscap,
+            scan_args(&main.path, out, &["-j", "1"]),
+        )
+        .tlscap(),
+        Cmd::new(
+            &format!("tlscap -j {threads} (all)"),
+            &main.path,
+            &format!("tlscap scan FILE -o DIR -q  (all {threads} threads)"),
+            &tlscap,
+            scan_args(&main.path, out, &[]),
+        )
+        .tlscap(),
+        Cmd::new(
             "ssldump",
             &main.path,
             "ssldump -n -r FILE",
             "ssldump",
             vec!["-n".into(), "-r".into(), file.into()],
         ),
-        RUNS,
-    )?);
+    ];
+    let mut rows = bencher.time_interleaved(&side_by_side, RUNS)?;
     let tshark_note = run_tshark(&bencher, &mut tiles, &base, &main, &mut rows)?;
     let cat_s = rows[0].seconds;
     print_main_table(&main, &rows, cat_s, tshark_note.as_deref());
@@ -239,24 +224,28 @@ pub fn run(args: &[String]) -> Result<()> {
         None
     };
 
-    // Scaling of tlscap with all threads.
-    let mut scale_rows = Vec::new();
+    // Scaling of tlscap with all threads, the sizes timed in turn (see `time_interleaved`).
+    let mut scale_tiles = Vec::new();
     for &gib in &opts.scales {
         let tile = tiles.get(&base, mib_of(gib))?;
         warm(&tile.path)?;
-        let t = bencher.time(
-            &Cmd::new(
+        scale_tiles.push(tile);
+    }
+    let scale_cmds: Vec<Cmd> = scale_tiles
+        .iter()
+        .map(|tile| {
+            Cmd::new(
                 &format!("tlscap {}", tile.label),
                 &tile.path,
                 "tlscap scan FILE -o DIR -q",
                 &tlscap,
                 scan_args(&tile.path, out, &[]),
             )
-            .tlscap(),
-            RUNS,
-        )?;
-        scale_rows.push((tile, t));
-    }
+            .tlscap()
+        })
+        .collect();
+    let scale_timings = bencher.time_interleaved(&scale_cmds, RUNS)?;
+    let scale_rows: Vec<(Tile, Timing)> = scale_tiles.into_iter().zip(scale_timings).collect();
     print_scale_table(&scale_rows, threads);
 
     let json_path = bench_dir.join("results.json");
@@ -983,37 +972,54 @@ impl Bencher {
     }
 
     fn time(&self, cmd: &Cmd, runs: usize) -> Result<Timing> {
-        let bytes = fs::metadata(&cmd.input)
-            .with_context(|| format!("cannot stat {}", cmd.input.display()))?
-            .len();
-        let mut t = Timing {
-            label: cmd.label.clone(),
-            display: cmd.display.clone(),
-            runs: Vec::new(),
-            seconds: 0.0,
-            bytes,
-            max_rss_kib: None,
-            peak_anon_kib: None,
-        };
+        let mut t = self.time_interleaved(std::slice::from_ref(cmd), runs)?;
+        Ok(t.remove(0))
+    }
+
+    /// Times `cmds` in turn, `runs` rounds of one run each, so that every command meets the
+    /// machine in the same states: on a shared virtual machine speed drifts by 10-20% over a
+    /// minute, and commands timed one after the other compared different machines.
+    fn time_interleaved(&self, cmds: &[Cmd], runs: usize) -> Result<Vec<Timing>> {
+        let mut timings = cmds
+            .iter()
+            .map(|cmd| {
+                let bytes = fs::metadata(&cmd.input)
+                    .with_context(|| format!("cannot stat {}", cmd.input.display()))?
+                    .len();
+                Ok(Timing {
+                    label: cmd.label.clone(),
+                    display: cmd.display.clone(),
+                    runs: Vec::new(),
+                    seconds: 0.0,
+                    bytes,
+                    max_rss_kib: None,
+                    peak_anon_kib: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         for i in 0..runs {
-            let (secs, rss, anon) = self
-                .run_once(cmd)
-                .with_context(|| format!("{} (run {} of {runs})", cmd.label, i + 1))?;
-            t.runs.push(secs);
-            t.max_rss_kib = t.max_rss_kib.max(rss);
-            t.peak_anon_kib = t.peak_anon_kib.max(anon);
+            for (cmd, t) in cmds.iter().zip(&mut timings) {
+                let (secs, rss, anon) = self
+                    .run_once(cmd)
+                    .with_context(|| format!("{} (run {} of {runs})", cmd.label, i + 1))?;
+                t.runs.push(secs);
+                t.max_rss_kib = t.max_rss_kib.max(rss);
+                t.peak_anon_kib = t.peak_anon_kib.max(anon);
+            }
         }
-        t.seconds = median(&t.runs);
-        log(format!(
-            "{:<24} {}",
-            cmd.label,
-            t.runs
-                .iter()
-                .map(|s| format!("{s:.3} s"))
-                .collect::<Vec<_>>()
-                .join("  ")
-        ));
-        Ok(t)
+        for t in &mut timings {
+            t.seconds = median(&t.runs);
+            log(format!(
+                "{:<24} {}",
+                t.label,
+                t.runs
+                    .iter()
+                    .map(|s| format!("{s:.3} s"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+            ));
+        }
+        Ok(timings)
     }
 
     /// One run: wall seconds, max RSS (KiB) and, for tlscap, peak RssAnon (KiB).
