@@ -2,7 +2,7 @@
 //! scanning 2048 interleaved TLS 1.3 connections (one in four refused with a fatal alert), then
 //! repeated with their own ports, times and frame numbers so that no two rows are equal. Rows
 //! go in record batches of `BATCH_ROWS` (as the output crate buffers them) to an `ArrowWriter`
-//! over a `Vec` with the output crate's own `writer_properties()` (zstd level 3). Throughput in
+//! over a `Vec` with the output crate's own `writer_properties()` (zstd level 1). Throughput in
 //! rows.
 //!
 //! - `write/handshakes`, `write/alerts`: batches built and written, file closed;
