@@ -138,8 +138,9 @@ pub fn run(
     let output = ParquetOutput::create(out_dir)
         .with_context(|| format!("cannot write to {}", out_dir.display()))?;
     // Unbounded, because the workers that fill it also empty it (see `Sink`), and a worker
-    // blocked on a full channel could be the one that would have emptied it. `Writer::drain`
-    // bounds it instead.
+    // blocked on a full channel could be the one that would have emptied it.
+    // `Writer::schedule` bounds it instead: past `MAX_WAITING_MESSAGES` the sender encodes
+    // (a slow disk slows the scan rather than growing memory).
     let (tx, rx) = crossbeam_channel::unbounded::<Rows>();
     let writer = Arc::new(Writer::new(output, rx));
     let drain = || Writer::schedule(&writer);
