@@ -501,7 +501,7 @@ impl<'t> Shards<'t> {
             .filter_map(|p| p.ts_range)
             .map(|(_, last)| last);
         self.latest_ns = latest.chain(self.latest_ns).max();
-        tables_then(&mut self.tables, 0, joined, parts, out, &insert, then)
+        tables_then(&mut self.tables, 0, &mut joined, parts, out, &insert, then)
     }
 
     /// Runs every packet `reader` yields through the shards, window by window: one reader
@@ -668,7 +668,7 @@ fn release_in_pieces(release: &(dyn Fn(Range<usize>) + Sync), range: Range<usize
 fn tables_then<'t, 'p, F, R: Send>(
     tables: &mut [FlowTable<'t, TlsHandler>],
     shard: usize,
-    joined: Vec<Vec<Joined>>,
+    joined: &mut [Vec<Joined>],
     parts: &[Routes<'p>],
     out: Sink<'_>,
     insert: &F,
@@ -680,9 +680,10 @@ where
     let Some((table, rest)) = tables.split_first_mut() else {
         return then();
     };
-    let mut joined = joined.into_iter();
-    let mine = joined.next().unwrap_or_default();
-    let rest_joined: Vec<Vec<Joined>> = joined.collect();
+    let (mine, rest_joined) = match joined.split_first_mut() {
+        Some((mine, rest_joined)) => (std::mem::take(mine), rest_joined),
+        None => (Vec::new(), joined),
+    };
     rayon::join(
         || run_table(table, shard, mine, parts, out, insert),
         || tables_then(rest, shard + 1, rest_joined, parts, out, insert, then),
