@@ -246,9 +246,7 @@ impl Writer {
         if state.output.is_none() {
             return;
         }
-        while let Ok(rows) = self.rx.try_recv() {
-            state.take(rows);
-        }
+        state.take_waiting(&self.rx);
         // Rows short of a full batch are encoded now, while the scan runs, rather than at the
         // end, when the run waits for the writer alone.
         let flushed = state.output.as_mut().map_or(Ok(()), |o| o.flush_idle());
@@ -262,9 +260,7 @@ impl Writer {
         if self.panicked.load(Ordering::Acquire) {
             anyhow::bail!("encoding rows to Parquet panicked");
         }
-        while let Ok(rows) = self.rx.try_recv() {
-            state.take(rows);
-        }
+        state.take_waiting(&self.rx);
         let WriterState {
             output,
             summary,
@@ -285,6 +281,13 @@ impl Writer {
 }
 
 impl WriterState {
+    /// Takes every message waiting in `rx`.
+    fn take_waiting(&mut self, rx: &Receiver<Rows>) {
+        while let Ok(rows) = rx.try_recv() {
+            self.take(rows);
+        }
+    }
+
     fn take(&mut self, rows: Rows) {
         let Some(output) = self.output.as_mut() else {
             return;
