@@ -204,11 +204,6 @@ impl<'a> PcapReader<'a> {
         }
     }
 
-    /// Offset of the next record to read.
-    pub fn position(&self) -> usize {
-        self.pos
-    }
-
     /// Frames read so far (a damaged record that was skipped counts as one).
     pub fn frames(&self) -> u64 {
         self.st.frame
