@@ -891,8 +891,9 @@ impl ParquetOutput {
     }
 
     /// Encodes the rows still pending and finishes every file. The handshakes table, the
-    /// widest by far, is finished on a thread of its own while this one finishes the others:
-    /// the whole run waits for this, with every worker idle.
+    /// widest by far, is finished by one task of the pool while another finishes the others:
+    /// the whole run waits for this, with every worker idle. Pool tasks rather than a thread
+    /// of its own, so that `-j 1` finishes them on one thread, as it does everything else.
     pub fn close(self) -> Result<Written, OutputError> {
         let ParquetOutput {
             handshakes,
@@ -900,20 +901,15 @@ impl ParquetOutput {
             certificates,
             files,
         } = self;
-        std::thread::scope(|s| {
-            let handshakes = s.spawn(|| handshakes.close());
-            let alerts = alerts.close();
-            let certificates = certificates.close();
-            let files = files.close();
-            let handshakes = handshakes
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            Ok(Written {
-                handshakes: handshakes?,
-                alerts: alerts?,
-                certificates: certificates?,
-                files: files?,
-            })
+        let (handshakes, (alerts, certificates, files)) = rayon::join(
+            || handshakes.close(),
+            || (alerts.close(), certificates.close(), files.close()),
+        );
+        Ok(Written {
+            handshakes: handshakes?,
+            alerts: alerts?,
+            certificates: certificates?,
+            files: files?,
         })
     }
 }
