@@ -641,8 +641,8 @@ impl<'t> Shards<'t> {
             t.handler.send(out.tx);
         });
         for t in &self.tables {
-            row.handshakes += t.handler.handshakes_emitted;
-            row.alerts += t.handler.alerts_emitted;
+            row.handshakes += t.handler.handshakes_emitted();
+            row.alerts += t.handler.alerts_emitted();
             row.evicted_idle += t.evictions.idle;
             row.evicted_table_full += t.evictions.table_full;
             row.evicted_memory_budget += t.evictions.memory_budget;
