@@ -147,6 +147,7 @@ pub fn run(
     let sink = Sink {
         tx: &tx,
         drain: &drain,
+        encode: true,
     };
     // Inside the pool: a single capture would otherwise be scanned on this thread (a
     // parallel iterator over one item does not enter the pool), and every window's join would
@@ -300,6 +301,10 @@ impl WriterState {
                 self.summary.handshakes(&h);
                 output.handshakes(h)
             }
+            Rows::HandshakeBatch(b) => {
+                self.summary.add_handshakes(b.summary);
+                output.handshakes_encoded(&b.batch)
+            }
             Rows::Alerts(a) => {
                 self.summary.alerts(&a);
                 output.alerts(a)
@@ -348,6 +353,7 @@ fn collect_rows(name: &str, scan: impl FnOnce(Sink<'_>, &mut FileRow)) -> Captur
     let sink = Sink {
         tx: &tx,
         drain: &|| {},
+        encode: false,
     };
     scan(sink, &mut file);
     drop(tx);
@@ -361,6 +367,7 @@ fn collect_rows(name: &str, scan: impl FnOnce(Sink<'_>, &mut FileRow)) -> Captur
     for r in rx {
         match r {
             Rows::Handshakes(h) => out.handshakes.extend(h),
+            Rows::HandshakeBatch(_) => unreachable!("this sink does not encode"),
             Rows::Alerts(a) => out.alerts.extend(a),
             Rows::Certificates(c) => certificates.add(c),
         }

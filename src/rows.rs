@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
-use tlscap_output::{AlertRow, CertificateRow, HandshakeRow};
+use tlscap_output::{handshake_batch, AlertRow, CertificateRow, HandshakeRow, RecordBatch};
 use tlscap_tls::carrier::Plaintext;
 use tlscap_tls::fingerprint::hex;
 use tlscap_tls::messages::ServerKex;
@@ -19,6 +19,7 @@ use tlscap_tls::{
 };
 
 use crate::scan::Rows;
+use crate::summary::Summary;
 
 /// Handshakes kept per connection for their rows: a renegotiation storm keeps the first ones.
 pub const MAX_HANDSHAKES_KEPT: usize = 32;
@@ -140,9 +141,23 @@ impl<R> Outbox<R> {
     }
 }
 
+/// Handshake rows a shard encodes into one record batch when it encodes (see
+/// [`Sink::encode`](crate::scan::Sink)): large enough that a batch's fixed cost per column is
+/// small against its rows, small enough that a shard holds little (~700 KB) waiting for it.
+const ROWS_PER_BATCH: usize = 512;
+
+/// Handshake rows encoded by a shard, and what the terminal summary needs of them.
+pub struct HandshakeBatch {
+    pub batch: RecordBatch,
+    pub summary: Summary,
+}
+
 /// Rows of one shard, sent to the writer after each window.
 pub struct TlsHandler {
     capture: Arc<str>,
+    /// Handshake rows waiting to be encoded, when the shard encodes them.
+    to_encode: Option<Vec<HandshakeRow>>,
+    encoded: Vec<HandshakeBatch>,
     handshakes: Outbox<HandshakeRow>,
     alerts: Outbox<AlertRow>,
     certificates: Outbox<CertificateRow>,
@@ -151,22 +166,28 @@ pub struct TlsHandler {
     /// fingerprint, the least (capture, role): every role must reach it for that choice to be
     /// the same however connections are spread over shards.
     certs_read: HashMap<([u8; 32], &'static str), bool>,
+    /// Handshake rows put in `to_encode` so far.
+    handshakes_encoded: u64,
 }
 
 impl TlsHandler {
-    pub fn new(capture: Arc<str>) -> Self {
+    /// `encode`: handshake rows leave as record batches (see [`crate::scan::Sink::encode`]).
+    pub fn new(capture: Arc<str>, encode: bool) -> Self {
         TlsHandler {
             capture,
+            to_encode: encode.then(|| Vec::with_capacity(ROWS_PER_BATCH)),
+            encoded: Vec::new(),
             handshakes: Outbox::default(),
             alerts: Outbox::default(),
             certificates: Outbox::default(),
             certs_read: HashMap::new(),
+            handshakes_encoded: 0,
         }
     }
 
     /// Handshake rows made so far, sent or not.
     pub fn handshakes_emitted(&self) -> u64 {
-        self.handshakes.rows
+        self.handshakes.rows + self.handshakes_encoded
     }
 
     /// Alert rows made so far, sent or not.
@@ -196,9 +217,43 @@ impl TlsHandler {
 
     /// Sends the rows gathered so far to the writer.
     pub fn send(&mut self, tx: &Sender<Rows>) {
+        for b in self.encoded.drain(..) {
+            let _ = tx.send(Rows::HandshakeBatch(b));
+        }
         self.handshakes.send(tx, Rows::Handshakes);
         self.alerts.send(tx, Rows::Alerts);
         self.certificates.send(tx, Rows::Certificates);
+    }
+
+    /// Sends every row, the handshake rows short of a batch too: the capture's end.
+    pub fn send_last(&mut self, tx: &Sender<Rows>) {
+        self.encode_waiting();
+        self.send(tx);
+    }
+
+    fn push_handshake(&mut self, row: HandshakeRow) {
+        match &mut self.to_encode {
+            Some(rows) => {
+                rows.push(row);
+                self.handshakes_encoded += 1;
+                if rows.len() >= ROWS_PER_BATCH {
+                    self.encode_waiting();
+                }
+            }
+            None => self.handshakes.push(row),
+        }
+    }
+
+    /// Encodes the handshake rows waiting, if any, and drops them here.
+    fn encode_waiting(&mut self) {
+        let Some(rows) = self.to_encode.as_mut().filter(|r| !r.is_empty()) else {
+            return;
+        };
+        let mut summary = Summary::default();
+        summary.handshakes(rows);
+        let batch = handshake_batch(rows);
+        rows.clear();
+        self.encoded.push(HandshakeBatch { batch, summary });
     }
 }
 
@@ -394,7 +449,7 @@ impl StreamHandler for TlsHandler {
         c.tls.finish(&mut c.results);
         if c.results.handshakes.is_empty() && c.results.alerts.is_empty() {
             if let Some(row) = not_tls_row(&self.capture, &c, info) {
-                self.handshakes.push(row);
+                self.push_handshake(row);
             }
             return;
         }
@@ -440,7 +495,7 @@ impl StreamHandler for TlsHandler {
                 hs.anomalies.push("malformed certificate");
             }
             let row = handshake_row(&self.capture, &hs, client, (cep, sep), info, &c.results);
-            self.handshakes.push(HandshakeRow {
+            self.push_handshake(HandshakeRow {
                 starttls: c.tls.starttls(),
                 ..row
             });

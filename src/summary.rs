@@ -42,6 +42,15 @@ impl Summary {
         }
     }
 
+    /// Adds what another summary counted of handshakes (a shard's, of the rows it encoded).
+    pub fn add_handshakes(&mut self, other: Summary) {
+        for (outcome, n) in other.outcomes {
+            *self.outcomes.entry(outcome).or_default() += n;
+        }
+        let room = FAILURES_SHOWN.saturating_sub(self.failures.len());
+        self.failures.extend(other.failures.into_iter().take(room));
+    }
+
     pub fn alerts(&mut self, rows: &[AlertRow]) {
         for a in rows {
             *self

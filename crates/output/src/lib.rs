@@ -12,8 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::{Int32Builder, ListBuilder, StringBuilder};
+pub use arrow_array::RecordBatch;
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -818,6 +819,19 @@ impl<R> Table<R> {
             })
     }
 
+    /// Writes rows already encoded (by [`handshake_batch`] and the like), after the rows
+    /// pending.
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        self.flush()?;
+        self.rows += batch.num_rows() as u64;
+        self.writer
+            .write(batch)
+            .map_err(|source| OutputError::Parquet {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     fn close(mut self) -> Result<u64, OutputError> {
         self.flush()?;
         self.writer.close().map_err(|source| OutputError::Parquet {
@@ -864,6 +878,11 @@ impl ParquetOutput {
         rows: impl IntoIterator<Item = HandshakeRow>,
     ) -> Result<(), OutputError> {
         self.handshakes.push(rows)
+    }
+
+    /// Handshake rows encoded by [`handshake_batch`] (by whoever made them, in parallel).
+    pub fn handshakes_encoded(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        self.handshakes.write_batch(batch)
     }
 
     pub fn alerts(&mut self, rows: impl IntoIterator<Item = AlertRow>) -> Result<(), OutputError> {
