@@ -6,6 +6,11 @@
 //! - `scan_to_rows/<n>_shards`: `tlscap::scan_to_rows`, the library's whole scan of a mapped
 //!   capture (split reading, decoding, routing, reassembly, TLS, rows) with `n` shards.
 //!
+//! `short_connections/run`: `tlscap::run`, the whole run into Parquet files, on a capture of
+//! 10,000 short TLS 1.3 connections (a handshake and a close each, one in four refused with a
+//! fatal alert), as a load balancer's capture is: the cost of each handshake's rows, not of
+//! the bytes, decides its time. Throughput in handshakes.
+//!
 //! The stages alone: `walk`, `decode`, `reassembly`, `client_hello`, `parquet`. The binary
 //! against `cat`, ssldump and tshark: `cargo xtask bench`; instruction counts of the binary:
 //! `cargo xtask instructions`.
@@ -66,5 +71,38 @@ fn pipeline(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pipeline);
+fn short_connections(c: &mut Criterion) {
+    let traffic = Traffic {
+        connections: 10_000,
+        response: 0,
+        refuse_every: 4,
+        disorder: false,
+        ..Traffic::bulk()
+    };
+    let capture = pcap(&traffic.packets(), Endian::Little, false);
+    let dir = std::env::temp_dir().join(format!("tlscap-bench-short-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let input = dir.join("short.pcap");
+    std::fs::write(&input, &capture).unwrap();
+    let out = dir.join("out");
+    let mut g = c.benchmark_group("short_connections");
+    g.throughput(Throughput::Elements(traffic.connections as u64));
+    g.sample_size(10);
+    g.bench_function("run", |b| {
+        b.iter(|| {
+            let report = tlscap::run(
+                std::slice::from_ref(&input),
+                &out,
+                ScanOptions::default(),
+                &|_| {},
+            )
+            .unwrap();
+            assert_eq!(report.written.handshakes, traffic.connections as u64);
+        })
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, pipeline, short_connections);
 criterion_main!(benches);
