@@ -54,13 +54,7 @@ fn repeat<R: Clone>(rows: &[R], mut shift: impl FnMut(&mut R, u64)) -> Vec<R> {
 }
 
 fn parquet(c: &mut Criterion) {
-    let traffic = Traffic {
-        connections: 2048,
-        response: 0,
-        refuse_every: 4,
-        disorder: false,
-        ..Traffic::bulk()
-    };
+    let traffic = Traffic::short(2048);
     let packets = traffic.packets();
     let frames = packets.len() as u64;
     let capture = pcap(&packets, Endian::Little, false);

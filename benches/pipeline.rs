@@ -72,13 +72,7 @@ fn pipeline(c: &mut Criterion) {
 }
 
 fn short_connections(c: &mut Criterion) {
-    let traffic = Traffic {
-        connections: 10_000,
-        response: 0,
-        refuse_every: 4,
-        disorder: false,
-        ..Traffic::bulk()
-    };
+    let traffic = Traffic::short(10_000);
     let capture = pcap(&traffic.packets(), Endian::Little, false);
     let dir = std::env::temp_dir().join(format!("tlscap-bench-short-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -259,6 +259,18 @@ impl Traffic {
         }
     }
 
+    /// `connections` short connections, a handshake and a close each, one in four refused
+    /// with a fatal alert: a load balancer's capture, where rows outnumber bytes.
+    pub fn short(connections: usize) -> Traffic {
+        Traffic {
+            connections,
+            response: 0,
+            refuse_every: 4,
+            disorder: false,
+            ..Traffic::bulk()
+        }
+    }
+
     /// As many connections as make about `bytes` of pcap.
     pub fn sized(mut self, bytes: usize) -> Traffic {
         let one = Traffic {
