@@ -202,9 +202,8 @@ fn ts_type() -> DataType {
     DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
-/// A string column. The values are walked twice, to size the array's buffer first: grown as
-/// values came, it was copied again at every doubling (with the values' own copying, a quarter
-/// of the handshakes batch's time).
+/// A string column. The values are walked twice, to size the array's buffer first rather than
+/// grow it, copying it again, at every doubling as values come.
 fn utf8<I, S>(name: &str, nullable: bool, it: I) -> Col
 where
     I: IntoIterator<Item = Option<S>>,
