@@ -32,12 +32,25 @@ pub struct Summary {
     pub evicted_by_limits: (u64, u64),
 }
 
+/// Capture order: by capture, then time, then frame, then place in the connection.
+fn failure_order(h: &HandshakeRow) -> (&str, i64, Option<u64>, u32, Option<u16>) {
+    (
+        &h.capture,
+        h.ts_us,
+        h.client_hello_frame,
+        h.handshake_index,
+        h.client_port,
+    )
+}
+
 impl Summary {
     pub fn handshakes(&mut self, rows: &[HandshakeRow]) {
         for r in rows {
             *self.outcomes.entry(r.outcome).or_default() += 1;
-            if r.outcome == "failed" && self.failures.len() < FAILURES_SHOWN {
-                self.failures.push(r.clone());
+            if r.outcome == "failed" {
+                if let Some(at) = self.failure_slot(r) {
+                    self.keep_failure(at, r.clone());
+                }
             }
         }
     }
@@ -47,8 +60,26 @@ impl Summary {
         for (outcome, n) in other.outcomes {
             *self.outcomes.entry(outcome).or_default() += n;
         }
-        let room = FAILURES_SHOWN.saturating_sub(self.failures.len());
-        self.failures.extend(other.failures.into_iter().take(room));
+        for f in other.failures {
+            if let Some(at) = self.failure_slot(&f) {
+                self.keep_failure(at, f);
+            }
+        }
+    }
+
+    /// Where a failed handshake goes among those shown, if it is among the first
+    /// [`FAILURES_SHOWN`] in capture order: the summary then names the same failures however
+    /// many threads or shards reported them, in whatever order.
+    fn failure_slot(&self, row: &HandshakeRow) -> Option<usize> {
+        let at = self
+            .failures
+            .partition_point(|f| failure_order(f) <= failure_order(row));
+        (at < FAILURES_SHOWN).then_some(at)
+    }
+
+    fn keep_failure(&mut self, at: usize, row: HandshakeRow) {
+        self.failures.insert(at, row);
+        self.failures.truncate(FAILURES_SHOWN);
     }
 
     pub fn alerts(&mut self, rows: &[AlertRow]) {
@@ -150,6 +181,49 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failed(capture: &str, ts_us: i64) -> HandshakeRow {
+        HandshakeRow {
+            capture: capture.into(),
+            ts_us,
+            outcome: "failed",
+            ..HandshakeRow::default()
+        }
+    }
+
+    /// Shards report failures in any order, in batches; the summary shows the same ones, the
+    /// first in capture order, however they came.
+    #[test]
+    fn failures_shown_are_the_first_in_capture_order_whatever_order_they_came_in() {
+        let rows: Vec<HandshakeRow> = (0..25)
+            .map(|i| failed(if i % 2 == 0 { "b.pcap" } else { "a.pcap" }, 1000 - i))
+            .collect();
+        let mut expected: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| (r.capture.to_string(), r.ts_us))
+            .collect();
+        expected.sort();
+        expected.truncate(FAILURES_SHOWN);
+        let shown = |s: &Summary| -> Vec<(String, i64)> {
+            s.failures
+                .iter()
+                .map(|r| (r.capture.to_string(), r.ts_us))
+                .collect()
+        };
+
+        let mut all_at_once = Summary::default();
+        all_at_once.handshakes(&rows);
+        let mut in_batches = Summary::default();
+        for batch in rows.rchunks(7) {
+            let mut part = Summary::default();
+            part.handshakes(batch);
+            in_batches.add_handshakes(part);
+        }
+        for s in [&all_at_once, &in_batches] {
+            assert_eq!(shown(s), expected);
+            assert_eq!(s.outcomes["failed"], 25);
+        }
+    }
 
     #[test]
     fn evictions_by_memory_limits_are_reported_and_idle_ones_are_not() {
