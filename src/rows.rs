@@ -166,8 +166,8 @@ pub struct TlsHandler {
     /// fingerprint, the least (capture, role): every role must reach it for that choice to be
     /// the same however connections are spread over shards.
     certs_read: HashMap<([u8; 32], &'static str), bool>,
-    /// Handshake rows put in `to_encode` so far.
-    handshakes_encoded: u64,
+    /// Handshake rows made so far, sent or not, encoded or not.
+    handshakes_made: u64,
 }
 
 impl TlsHandler {
@@ -181,13 +181,13 @@ impl TlsHandler {
             alerts: Outbox::default(),
             certificates: Outbox::default(),
             certs_read: HashMap::new(),
-            handshakes_encoded: 0,
+            handshakes_made: 0,
         }
     }
 
     /// Handshake rows made so far, sent or not.
     pub fn handshakes_emitted(&self) -> u64 {
-        self.handshakes.rows + self.handshakes_encoded
+        self.handshakes_made
     }
 
     /// Alert rows made so far, sent or not.
@@ -225,17 +225,24 @@ impl TlsHandler {
         self.certificates.send(tx, Rows::Certificates);
     }
 
-    /// Sends every row, the handshake rows short of a batch too: the capture's end.
+    /// Sends every row: the capture's end. Handshake rows short of a batch go as rows, for the
+    /// writer to gather with other captures' into full batches: encoded here, a capture of a
+    /// few handshakes made a batch of its own, and each batch costs the Parquet writer a fixed
+    /// amount per column (a directory of 1,000 small captures took 0.28 s instead of 0.06).
     pub fn send_last(&mut self, tx: &Sender<Rows>) {
-        self.encode_waiting();
+        if let Some(rows) = self.to_encode.as_mut() {
+            for row in rows.drain(..) {
+                self.handshakes.push(row);
+            }
+        }
         self.send(tx);
     }
 
     fn push_handshake(&mut self, row: HandshakeRow) {
+        self.handshakes_made += 1;
         match &mut self.to_encode {
             Some(rows) => {
                 rows.push(row);
-                self.handshakes_encoded += 1;
                 if rows.len() >= ROWS_PER_BATCH {
                     self.encode_waiting();
                 }
@@ -244,9 +251,9 @@ impl TlsHandler {
         }
     }
 
-    /// Encodes the handshake rows waiting, if any, and drops them here.
+    /// Encodes the handshake rows waiting (a full batch) and drops them here.
     fn encode_waiting(&mut self) {
-        let Some(rows) = self.to_encode.as_mut().filter(|r| !r.is_empty()) else {
+        let Some(rows) = self.to_encode.as_mut() else {
             return;
         };
         let mut summary = Summary::default();

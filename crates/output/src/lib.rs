@@ -855,10 +855,9 @@ impl<R> Table<R> {
             })
     }
 
-    /// Writes rows already encoded (by [`handshake_batch`] and the like), after the rows
-    /// pending.
+    /// Writes rows already encoded (by [`handshake_batch`] and the like). Rows pending stay
+    /// pending: flushed first, a few rows would make a batch of their own.
     fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
-        self.flush()?;
         self.rows += batch.num_rows() as u64;
         self.writer
             .write(batch)
