@@ -30,6 +30,8 @@ const BASE_CONNECTIONS: u32 = 400;
 const FLOOD_CONNECTIONS: u32 = 1_000_000;
 /// Issue 5's bound on peak anonymous memory for the flood capture.
 const FLOOD_ANON_TARGET_MIB: u64 = 512;
+/// Connections in the short-connection capture (~620 MB).
+const SHORT_CONNECTIONS: usize = 100_000;
 /// Timed runs of every command except tshark (the median is reported). Eleven, not five: on
 /// this shared 2-core machine single runs of the same command spread by 20% and more (cat
 /// 0.21-0.33 s), and with five rounds 2 threads came out at 0.97, 0.98, 1.04 and 1.1 times cat
@@ -45,17 +47,20 @@ const POLL_INTERVAL: Duration = Duration::from_millis(20);
 const TIME_BIN: &str = "/usr/bin/time";
 
 const HELP: &str = "\
-usage: cargo xtask bench [--size-gib 2] [--scales 0.5,1,2,4] [--flood N] [--flood-only] [--keep]
+usage: cargo xtask bench [--size-gib 2] [--scales 0.5,1,2,4] [--flood N] [--short N] [--flood-only] [--keep]
 
 Times, side by side on one tiled capture of real TLS traffic (page cache warm):
 cat, tlscap scan -j 1, tlscap scan (all threads), ssldump and tshark. Then runs
 tlscap (all threads) on a synthetic SYN flood of N concurrent connections, for
-its time and peak anonymous memory, and on tiles of each --scales size to show
-how time grows with size.
+its time and peak anonymous memory; times cat and tlscap (1 and all threads) on a
+synthetic capture of N short TLS connections, mostly handshakes, as a load
+balancer's is; and runs tlscap on tiles of each --scales size to show how time
+grows with size.
 
   --size-gib X      size of the main tile in GiB (default 2)
   --scales A,B,...  tile sizes in GiB for the scaling runs (default 0.5,1,2,4)
   --flood N         connections in the flood capture (default 1000000; 0: no flood run)
+  --short N         connections in the short-connection capture (default 100000; 0: none)
   --flood-only      only the flood run: needs no base capture and no other tools
   --keep            keep the tiled and flood captures in target/bench (deleted by default)
 
@@ -68,6 +73,7 @@ struct Options {
     size_gib: f64,
     scales: Vec<f64>,
     flood: u32,
+    short: usize,
     flood_only: bool,
     keep: bool,
 }
@@ -89,6 +95,7 @@ fn parse_options(args: &[String]) -> Result<Option<Options>> {
         size_gib: 2.0,
         scales: vec![0.5, 1.0, 2.0, 4.0],
         flood: FLOOD_CONNECTIONS,
+        short: SHORT_CONNECTIONS,
         flood_only: false,
         keep: false,
     };
@@ -111,6 +118,12 @@ fn parse_options(args: &[String]) -> Result<Option<Options>> {
             "--flood" => {
                 let v = flags.value(&flag)?;
                 opts.flood = v.trim().parse().with_context(|| {
+                    format!("{}: `{v}` is not a number of connections", flag.name)
+                })?;
+            }
+            "--short" => {
+                let v = flags.value(&flag)?;
+                opts.short = v.trim().parse().with_context(|| {
                     format!("{}: `{v}` is not a number of connections", flag.name)
                 })?;
             }
@@ -228,6 +241,17 @@ pub fn run(args: &[String]) -> Result<()> {
         None
     };
 
+    // Time: a capture of short connections, where rows outnumber bytes.
+    let short = if opts.short > 0 {
+        let short = run_short(
+            &bencher, &tlscap, &bench_dir, opts.short, opts.keep, threads,
+        )?;
+        print_short_table(&short);
+        Some(short)
+    } else {
+        None
+    };
+
     // Scaling of tlscap with all threads, the sizes timed in turn (see `time_interleaved`).
     let mut scale_tiles = Vec::new();
     for &gib in &opts.scales {
@@ -253,15 +277,16 @@ pub fn run(args: &[String]) -> Result<()> {
     print_scale_table(&scale_rows, threads);
 
     let json_path = bench_dir.join("results.json");
-    let json = results_json(
-        &base,
-        &main,
-        &rows,
+    let json = results_json(&Report {
+        base: &base,
+        main: &main,
+        rows: &rows,
         cat_s,
-        tshark_note.as_deref(),
-        flood.as_ref(),
-        &scale_rows,
-    );
+        note: tshark_note.as_deref(),
+        flood: flood.as_ref(),
+        short: short.as_ref(),
+        scales: &scale_rows,
+    });
     fs::write(&json_path, json).with_context(|| format!("cannot write {}", json_path.display()))?;
     println!("\nresults written to {}", json_path.display());
     let _ = fs::remove_dir_all(&bencher.scan_out);
@@ -1341,6 +1366,124 @@ fn json_flood(f: &FloodRun) -> String {
     )
 }
 
+struct ShortRun {
+    path: PathBuf,
+    capture: crate::short::ShortCapture,
+    /// cat, tlscap -j 1, tlscap with all threads.
+    timings: Vec<Timing>,
+}
+
+/// Times cat and tlscap (1 and all threads) in turn on the short-connection capture.
+fn run_short(
+    bencher: &Bencher,
+    tlscap: &Path,
+    bench_dir: &Path,
+    connections: usize,
+    keep: bool,
+    threads: usize,
+) -> Result<ShortRun> {
+    let path = bench_dir.join(format!("short-{connections}.pcap"));
+    let started = Instant::now();
+    let capture = crate::short::write_short(&path, connections)?;
+    log(format!(
+        "wrote {}: {:.1} MB, {} packets, {} connections ({:.1} s)",
+        path.display(),
+        capture.bytes as f64 / 1e6,
+        capture.packets,
+        capture.connections,
+        started.elapsed().as_secs_f64()
+    ));
+    warm(&path)?;
+    let out = bencher.scan_out.as_path();
+    let cmds = [
+        Cmd::new(
+            "cat short",
+            &path,
+            "cat FILE",
+            "cat",
+            vec![path.as_os_str().into()],
+        ),
+        Cmd::new(
+            "tlscap short -j 1",
+            &path,
+            "tlscap scan FILE -o DIR -q -j 1",
+            tlscap,
+            scan_args(&path, out, &["-j", "1"]),
+        )
+        .tlscap(),
+        Cmd::new(
+            "tlscap short (all)",
+            &path,
+            &format!("tlscap scan FILE -o DIR -q  (all {threads} threads)"),
+            tlscap,
+            scan_args(&path, out, &[]),
+        )
+        .tlscap(),
+    ];
+    let timings = bencher.time_interleaved(&cmds, RUNS);
+    if !keep {
+        match fs::remove_file(&path) {
+            Ok(()) => log(format!("removed {}", path.display())),
+            Err(e) => log(format!("warning: cannot remove {}: {e}", path.display())),
+        }
+    }
+    Ok(ShortRun {
+        path,
+        capture,
+        timings: timings?,
+    })
+}
+
+fn print_short_table(s: &ShortRun) {
+    println!(
+        "\n{}: {:.1} MB, {} packets: {} short TLS 1.3 connections (a handshake and a close \
+         each, one in four refused); page cache warm; median of {RUNS} runs",
+        s.path.display(),
+        s.capture.bytes as f64 / 1e6,
+        s.capture.packets,
+        s.capture.connections
+    );
+    println!(
+        "{:<44} {:>9} {:>9} {:>8} {:>13} {:>14}",
+        "command", "seconds", "MB/s", "x cat", "handshakes/s", "peak anon MiB"
+    );
+    let cat_s = s.timings[0].seconds;
+    for (i, t) in s.timings.iter().enumerate() {
+        // cat reads no handshakes.
+        let handshakes = if i == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.0}", s.capture.connections as f64 / t.seconds)
+        };
+        println!(
+            "{:<44} {:>9.3} {:>9.0} {:>8.1} {:>13} {:>14}",
+            t.display,
+            t.seconds,
+            s.capture.bytes as f64 / 1e6 / t.seconds,
+            t.seconds / cat_s,
+            handshakes,
+            mib(t.peak_anon_kib)
+        );
+    }
+}
+
+fn json_short(s: &ShortRun) -> String {
+    let cat_s = s.timings[0].seconds;
+    format!(
+        "{{\"path\": {}, \"bytes\": {}, \"packets\": {}, \"connections\": {}, \
+         \"commands\": [{}]}}",
+        json_str(&s.path.display().to_string()),
+        s.capture.bytes,
+        s.capture.packets,
+        s.capture.connections,
+        s.timings
+            .iter()
+            .map(|t| json_timing(t, s.capture.bytes, cat_s))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
 // ---------------------------------------------------------------------------
 // report
 
@@ -1509,15 +1652,29 @@ fn json_timing(t: &Timing, main_bytes: u64, cat_s: f64) -> String {
     )
 }
 
-fn results_json(
-    base: &Base,
-    main: &Tile,
-    rows: &[Timing],
+/// Everything one `cargo xtask bench` run measured.
+struct Report<'a> {
+    base: &'a Base,
+    main: &'a Tile,
+    rows: &'a [Timing],
     cat_s: f64,
-    note: Option<&str>,
-    flood: Option<&FloodRun>,
-    scales: &[(Tile, Timing)],
-) -> String {
+    note: Option<&'a str>,
+    flood: Option<&'a FloodRun>,
+    short: Option<&'a ShortRun>,
+    scales: &'a [(Tile, Timing)],
+}
+
+fn results_json(report: &Report<'_>) -> String {
+    let Report {
+        base,
+        main,
+        rows,
+        cat_s,
+        note,
+        flood,
+        short,
+        scales,
+    } = *report;
     let commands: Vec<String> = rows
         .iter()
         .map(|t| format!("    {}", json_timing(t, main.bytes, cat_s)))
@@ -1543,7 +1700,7 @@ fn results_json(
         "{{\n  \"base\": {{\"bytes\": {}, \"packets\": {}, \"connections\": {}}},\n  \
          \"threads\": {},\n  \"tile\": {},\n  \"runs_per_command\": {RUNS},\n  \
          \"tshark_note\": {},\n  \"commands\": [\n{}\n  ],\n  \"flood\": {},\n  \
-         \"scales\": [\n{}\n  ]\n}}\n",
+         \"short_connections\": {},\n  \"scales\": [\n{}\n  ]\n}}\n",
         base.body.len() + PCAP_HEADER_LEN,
         base.recs.len(),
         base.syns,
@@ -1552,6 +1709,7 @@ fn results_json(
         note.map_or_else(|| "null".to_string(), json_str),
         commands.join(",\n"),
         flood.map_or_else(|| "null".to_string(), json_flood),
+        short.map_or_else(|| "null".to_string(), json_short),
         scale_rows.join(",\n"),
     )
 }

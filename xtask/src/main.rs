@@ -9,6 +9,7 @@ mod bench;
 mod flags;
 mod flood;
 mod instructions;
+mod short;
 mod test;
 
 const USAGE: &str = "\
