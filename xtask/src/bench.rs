@@ -1285,14 +1285,12 @@ fn run_flood(
     let path = bench_dir.join(format!("flood-{connections}.pcap"));
     let started = Instant::now();
     let capture = write_flood(&path, connections)?;
-    log(format!(
-        "wrote {}: {:.1} MB, {} packets, {} connection attempts ({:.1} s)",
-        path.display(),
-        capture.bytes as f64 / 1e6,
-        capture.packets,
-        capture.connections,
-        started.elapsed().as_secs_f64()
-    ));
+    log_written(
+        &path,
+        (capture.bytes, capture.packets),
+        &format!("{} connection attempts", capture.connections),
+        started,
+    );
     warm(&path)?;
     let timing = bencher.time(
         &Cmd::new(
@@ -1305,12 +1303,7 @@ fn run_flood(
         .tlscap(),
         RUNS,
     );
-    if !keep {
-        match fs::remove_file(&path) {
-            Ok(()) => log(format!("removed {}", path.display())),
-            Err(e) => log(format!("warning: cannot remove {}: {e}", path.display())),
-        }
-    }
+    remove_unless_kept(&path, keep);
     Ok(FloodRun {
         path,
         capture,
@@ -1366,6 +1359,27 @@ fn json_flood(f: &FloodRun) -> String {
     )
 }
 
+/// Logs a generated capture: its size, packets, what it holds and how long it took.
+fn log_written(path: &Path, (bytes, packets): (u64, u64), holds: &str, started: Instant) {
+    log(format!(
+        "wrote {}: {:.1} MB, {packets} packets, {holds} ({:.1} s)",
+        path.display(),
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    ));
+}
+
+/// Deletes a generated capture after its runs, unless `--keep`.
+fn remove_unless_kept(path: &Path, keep: bool) {
+    if keep {
+        return;
+    }
+    match fs::remove_file(path) {
+        Ok(()) => log(format!("removed {}", path.display())),
+        Err(e) => log(format!("warning: cannot remove {}: {e}", path.display())),
+    }
+}
+
 struct ShortRun {
     path: PathBuf,
     capture: crate::short::ShortCapture,
@@ -1385,14 +1399,12 @@ fn run_short(
     let path = bench_dir.join(format!("short-{connections}.pcap"));
     let started = Instant::now();
     let capture = crate::short::write_short(&path, connections)?;
-    log(format!(
-        "wrote {}: {:.1} MB, {} packets, {} connections ({:.1} s)",
-        path.display(),
-        capture.bytes as f64 / 1e6,
-        capture.packets,
-        capture.connections,
-        started.elapsed().as_secs_f64()
-    ));
+    log_written(
+        &path,
+        (capture.bytes, capture.packets),
+        &format!("{} connections", capture.connections),
+        started,
+    );
     warm(&path)?;
     let out = bencher.scan_out.as_path();
     let cmds = [
@@ -1421,12 +1433,7 @@ fn run_short(
         .tlscap(),
     ];
     let timings = bencher.time_interleaved(&cmds, RUNS);
-    if !keep {
-        match fs::remove_file(&path) {
-            Ok(()) => log(format!("removed {}", path.display())),
-            Err(e) => log(format!("warning: cannot remove {}: {e}", path.display())),
-        }
-    }
+    remove_unless_kept(&path, keep);
     Ok(ShortRun {
         path,
         capture,
