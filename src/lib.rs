@@ -142,12 +142,13 @@ pub fn run(
     // `Writer::schedule` bounds it instead: past `MAX_WAITING_MESSAGES` the sender encodes
     // (a slow disk slows the scan rather than growing memory).
     let (tx, rx) = crossbeam_channel::unbounded::<Rows>();
+    let encoders = output.handshake_encoders();
     let writer = Arc::new(Writer::new(output, rx));
     let drain = || Writer::schedule(&writer);
     let sink = Sink {
         tx: &tx,
         drain: &drain,
-        encode: true,
+        encoders: Some(&encoders),
     };
     // Inside the pool: a single capture would otherwise be scanned on this thread (a
     // parallel iterator over one item does not enter the pool), and every window's join would
@@ -301,10 +302,12 @@ impl WriterState {
                 self.summary.handshakes(&h);
                 output.handshakes(h)
             }
-            Rows::HandshakeBatch(b) => {
-                self.summary.add_handshakes(b.summary);
-                output.handshakes_encoded(&b.batch)
+            Rows::HandshakeGroup(g) => output.handshake_group(g),
+            Rows::HandshakeSummary(s) => {
+                self.summary.add_handshakes(s);
+                Ok(())
             }
+            Rows::Failed(e) => Err(e),
             Rows::Alerts(a) => {
                 self.summary.alerts(&a);
                 output.alerts(a)
@@ -353,7 +356,7 @@ fn collect_rows(name: &str, scan: impl FnOnce(Sink<'_>, &mut FileRow)) -> Captur
     let sink = Sink {
         tx: &tx,
         drain: &|| {},
-        encode: false,
+        encoders: None,
     };
     scan(sink, &mut file);
     drop(tx);
@@ -367,7 +370,9 @@ fn collect_rows(name: &str, scan: impl FnOnce(Sink<'_>, &mut FileRow)) -> Captur
     for r in rx {
         match r {
             Rows::Handshakes(h) => out.handshakes.extend(h),
-            Rows::HandshakeBatch(_) => unreachable!("this sink does not encode"),
+            Rows::HandshakeGroup(_) | Rows::HandshakeSummary(_) | Rows::Failed(_) => {
+                unreachable!("this sink does not encode")
+            }
             Rows::Alerts(a) => out.alerts.extend(a),
             Rows::Certificates(c) => certificates.add(c),
         }

@@ -7,7 +7,10 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
-use tlscap_output::{handshake_batch, AlertRow, CertificateRow, HandshakeRow, RecordBatch};
+use tlscap_output::{
+    handshake_batch, AlertRow, CertificateRow, EncodedGroup, GroupEncoder, HandshakeRow,
+    OutputError, SharedEncoders,
+};
 use tlscap_tls::carrier::Plaintext;
 use tlscap_tls::fingerprint::hex;
 use tlscap_tls::messages::ServerKex;
@@ -141,23 +144,84 @@ impl<R> Outbox<R> {
     }
 }
 
-/// Handshake rows a shard encodes into one record batch when it encodes (see
-/// [`Sink::encode`](crate::scan::Sink)): large enough that a batch's fixed cost per column is
+/// Handshake rows a shard encodes at once when it encodes (see
+/// [`Sink::encoders`](crate::scan::Sink)): large enough that a batch's fixed cost per column is
 /// small against its rows, small enough that a shard holds little (~700 KB) waiting for it.
 const ROWS_PER_BATCH: usize = 512;
 
-/// Handshake rows encoded by a shard, and what the terminal summary needs of them.
-pub struct HandshakeBatch {
-    pub batch: RecordBatch,
-    pub summary: Summary,
+/// Fewest handshake rows a shard encodes at its capture's end when it has not encoded any of
+/// the capture's before: fewer go to the writer as rows, to be gathered with other captures'.
+/// Encoded in the shard, a capture of a few handshakes made a batch of its own, and a batch
+/// costs a fixed amount per column (a directory of 1,000 small captures took 0.28 s instead of
+/// 0.06); sent as rows, the last rows of a large capture were all encoded by one writer at the
+/// end, while the other workers waited (~8 ms of the bench tile's 0.24 s at two threads).
+const MIN_ROWS_ENCODED_AT_END: usize = ROWS_PER_BATCH / 4;
+
+/// A shard's encoding of its handshake rows into Parquet row groups, in its own task: the
+/// Arrow conversion, the Parquet encoding and compression, and freeing the rows all run in
+/// parallel, one shard beside the other, and the writer only appends finished row groups.
+struct Encoding {
+    encoders: SharedEncoders,
+    /// Rows waiting for a full batch.
+    waiting: Vec<HandshakeRow>,
+    /// The row group being filled; given back open at the capture's end (see
+    /// [`GroupEncoders`](tlscap_output::GroupEncoders)).
+    encoder: Option<GroupEncoder>,
+    /// What the terminal summary needs of the rows encoded and not yet reported.
+    summary: Option<Summary>,
+    finished: Vec<EncodedGroup>,
+    /// The first encoding error: the rows it lost fail the run.
+    error: Option<OutputError>,
+}
+
+impl Encoding {
+    /// Encodes the rows waiting into the row group, and finishes the group when it is full.
+    fn encode_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        self.summary
+            .get_or_insert_with(Summary::default)
+            .handshakes(&self.waiting);
+        let batch = handshake_batch(&self.waiting);
+        self.waiting.clear();
+        if let Err(e) = self.write(&batch) {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn write(&mut self, batch: &tlscap_output::RecordBatch) -> Result<(), OutputError> {
+        let encoder = match &mut self.encoder {
+            Some(e) => e,
+            None => self.encoder.insert(self.encoders.take()?),
+        };
+        encoder.write(batch)?;
+        if encoder.full() {
+            if let Some(full) = self.encoder.take() {
+                self.finished.push(full.finish()?);
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, tx: &Sender<Rows>) {
+        for g in self.finished.drain(..) {
+            let _ = tx.send(Rows::HandshakeGroup(g));
+        }
+        if let Some(s) = self.summary.take() {
+            let _ = tx.send(Rows::HandshakeSummary(s));
+        }
+        if let Some(e) = self.error.take() {
+            let _ = tx.send(Rows::Failed(e));
+        }
+    }
 }
 
 /// Rows of one shard, sent to the writer after each window.
 pub struct TlsHandler {
     capture: Arc<str>,
-    /// Handshake rows waiting to be encoded, when the shard encodes them.
-    to_encode: Option<Vec<HandshakeRow>>,
-    encoded: Vec<HandshakeBatch>,
+    /// Handshake rows encoded here, when the shard encodes them.
+    encoding: Option<Encoding>,
     handshakes: Outbox<HandshakeRow>,
     alerts: Outbox<AlertRow>,
     certificates: Outbox<CertificateRow>,
@@ -171,12 +235,19 @@ pub struct TlsHandler {
 }
 
 impl TlsHandler {
-    /// `encode`: handshake rows leave as record batches (see [`crate::scan::Sink::encode`]).
-    pub fn new(capture: Arc<str>, encode: bool) -> Self {
+    /// `encoders`: handshake rows are encoded into row groups with these (see
+    /// [`crate::scan::Sink::encoders`]); without, they leave as rows.
+    pub fn new(capture: Arc<str>, encoders: Option<SharedEncoders>) -> Self {
         TlsHandler {
             capture,
-            to_encode: encode.then(|| Vec::with_capacity(ROWS_PER_BATCH)),
-            encoded: Vec::new(),
+            encoding: encoders.map(|encoders| Encoding {
+                encoders,
+                waiting: Vec::with_capacity(ROWS_PER_BATCH),
+                encoder: None,
+                summary: None,
+                finished: Vec::new(),
+                error: None,
+            }),
             handshakes: Outbox::default(),
             alerts: Outbox::default(),
             certificates: Outbox::default(),
@@ -217,22 +288,28 @@ impl TlsHandler {
 
     /// Sends the rows gathered so far to the writer.
     pub fn send(&mut self, tx: &Sender<Rows>) {
-        for b in self.encoded.drain(..) {
-            let _ = tx.send(Rows::HandshakeBatch(b));
+        if let Some(e) = &mut self.encoding {
+            e.send(tx);
         }
         self.handshakes.send(tx, Rows::Handshakes);
         self.alerts.send(tx, Rows::Alerts);
         self.certificates.send(tx, Rows::Certificates);
     }
 
-    /// Sends every row: the capture's end. Handshake rows short of a batch go as rows, for the
-    /// writer to gather with other captures' into full batches: encoded here, a capture of a
-    /// few handshakes made a batch of its own, and each batch costs the Parquet writer a fixed
-    /// amount per column (a directory of 1,000 small captures took 0.28 s instead of 0.06).
+    /// Sends every row: the capture's end. Handshake rows short of a batch are encoded here
+    /// when this capture's rows already fill a row group, or when there are enough of them
+    /// ([`MIN_ROWS_ENCODED_AT_END`]); otherwise they go as rows, for the writer to gather with
+    /// other captures'. The open row group is given back to be filled by later captures.
     pub fn send_last(&mut self, tx: &Sender<Rows>) {
-        if let Some(rows) = self.to_encode.as_mut() {
-            for row in rows.drain(..) {
+        if let Some(e) = &mut self.encoding {
+            if e.encoder.is_some() || e.waiting.len() >= MIN_ROWS_ENCODED_AT_END {
+                e.encode_waiting();
+            }
+            for row in e.waiting.drain(..) {
                 self.handshakes.push(row);
+            }
+            if let Some(open) = e.encoder.take() {
+                e.encoders.give_back(open);
             }
         }
         self.send(tx);
@@ -240,27 +317,15 @@ impl TlsHandler {
 
     fn push_handshake(&mut self, row: HandshakeRow) {
         self.handshakes_made += 1;
-        match &mut self.to_encode {
-            Some(rows) => {
-                rows.push(row);
-                if rows.len() >= ROWS_PER_BATCH {
-                    self.encode_waiting();
+        match &mut self.encoding {
+            Some(e) => {
+                e.waiting.push(row);
+                if e.waiting.len() >= ROWS_PER_BATCH {
+                    e.encode_waiting();
                 }
             }
             None => self.handshakes.push(row),
         }
-    }
-
-    /// Encodes the handshake rows waiting (a full batch) and drops them here.
-    fn encode_waiting(&mut self) {
-        let Some(rows) = self.to_encode.as_mut() else {
-            return;
-        };
-        let mut summary = Summary::default();
-        summary.handshakes(rows);
-        let batch = handshake_batch(rows);
-        rows.clear();
-        self.encoded.push(HandshakeBatch { batch, summary });
     }
 }
 

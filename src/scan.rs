@@ -44,8 +44,13 @@ use crate::rows::TlsHandler;
 /// What the scan sends to the writer.
 pub enum Rows {
     Handshakes(Vec<HandshakeRow>),
-    /// Handshake rows a shard already encoded (when its sink [`Sink::encode`]s).
-    HandshakeBatch(crate::rows::HandshakeBatch),
+    /// A row group of handshake rows a shard encoded (when its sink has
+    /// [`Sink::encoders`]).
+    HandshakeGroup(tlscap_output::EncodedGroup),
+    /// What the terminal summary needs of handshake rows a shard encoded.
+    HandshakeSummary(crate::summary::Summary),
+    /// A shard could not encode its rows: the run fails.
+    Failed(tlscap_output::OutputError),
     Alerts(Vec<AlertRow>),
     /// Certificates read for the first time in a shard; the receiver drops repeats.
     Certificates(Vec<CertificateRow>),
@@ -60,13 +65,15 @@ pub enum Rows {
 #[derive(Clone, Copy)]
 pub struct Sink<'a> {
     pub tx: &'a Sender<Rows>,
-    /// Shards send handshake rows as Arrow record batches ([`Rows::HandshakeBatch`]) rather
-    /// than rows: for the Parquet writer. A batch is built in the shard's own task, in
-    /// parallel, and the rows are dropped on the thread that made them; sent as rows, every
-    /// row's ~30 heap allocations were freed by whichever worker encoded them, and on a capture
-    /// of 200,000 short connections at two threads a third of all the time went to the
-    /// allocator. Callers that want the rows themselves leave it false.
-    pub encode: bool,
+    /// Shards encode their handshake rows into Parquet row groups with these and send the
+    /// groups ([`Rows::HandshakeGroup`]) rather than rows: for the Parquet writer. The Arrow
+    /// conversion, the Parquet encoding and compression run in each shard's own task, in
+    /// parallel, and the rows are dropped on the thread that made them. Sent as rows, every
+    /// row's ~30 heap allocations were freed by whichever worker encoded them (on a capture of
+    /// 200,000 short connections at two threads a third of all the time went to the
+    /// allocator), and one writer at a time encoded the Parquet. Callers that want the rows
+    /// themselves leave it `None`.
+    pub encoders: Option<&'a tlscap_output::SharedEncoders>,
     /// Has the rows waiting encoded, normally by a pool task of their own, which a worker
     /// takes when it has nothing else to do. It may encode them in the caller's task and wait
     /// for a worker that is encoding (when rows pile up), but never for other work of the
@@ -446,12 +453,21 @@ struct Shards<'t> {
 }
 
 impl<'t> Shards<'t> {
-    fn new(capture: &Arc<str>, shards: usize, encode: bool) -> Self {
+    fn new(
+        capture: &Arc<str>,
+        shards: usize,
+        encoders: Option<&tlscap_output::SharedEncoders>,
+    ) -> Self {
         // The capture's memory limits, split so that all shards together keep them.
         let limits = TableLimits::DEFAULT.per_shard(shards.max(1));
         Shards {
             tables: (0..shards.max(1))
-                .map(|_| FlowTable::with_limits(TlsHandler::new(capture.clone(), encode), limits))
+                .map(|_| {
+                    FlowTable::with_limits(
+                        TlsHandler::new(capture.clone(), encoders.cloned()),
+                        limits,
+                    )
+                })
                 .collect(),
             defrag: Ipv4Reassembler::new(),
             latest_ns: None,
@@ -786,7 +802,7 @@ fn scan_bytes_releasing(
         }
     };
     row.format = Some(format.name());
-    let mut shards = Shards::new(&capture, opts.shards, out.encode);
+    let mut shards = Shards::new(&capture, opts.shards, out.encoders);
     let mut done_bytes = 0u64;
     let after = |offset: usize| {
         progress((offset as u64).saturating_sub(done_bytes));
@@ -875,7 +891,7 @@ pub fn scan_stream(
         }
     };
     row.format = Some(format.name());
-    let mut shards: Shards<'static> = Shards::new(&capture, opts.shards, out.encode);
+    let mut shards: Shards<'static> = Shards::new(&capture, opts.shards, out.encoders);
     let mut state: Option<ReaderState> = None;
     loop {
         let mut reader = match state.take() {

@@ -6,22 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{corpus_dir, corpus_files, scan_corpus_file};
-
-fn duckdb(sql: &str) -> String {
-    let script = format!("import duckdb\nfor row in duckdb.sql({sql:?}).fetchall():\n    print('|'.join(map(str, row)))\n");
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "DuckDB failed (the README's test command installs Python's duckdb): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
+use common::{corpus_dir, corpus_files, duckdb, scan_corpus_file};
 
 #[test]
 fn duckdb_reads_the_corpus_scan() {

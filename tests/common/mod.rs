@@ -4,6 +4,7 @@
 pub mod heap;
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use tlscap::{scan_to_rows, CaptureRows, ScanOptions};
 
@@ -255,4 +256,21 @@ pub fn assert_same_rows(what: &str, a: &CaptureRows, b: &CaptureRows) {
     assert_eq!(a.handshakes, b.handshakes, "{what}: handshakes");
     assert_eq!(a.alerts, b.alerts, "{what}: alerts");
     assert_eq!(a.certificates, b.certificates, "{what}: certificates");
+}
+
+/// Runs `sql` in real DuckDB (Python's `duckdb`, installed by the test command) and returns its
+/// rows, one line each, columns joined by `|`.
+pub fn duckdb(sql: &str) -> String {
+    let script = format!("import duckdb\nfor row in duckdb.sql({sql:?}).fetchall():\n    print('|'.join(map(str, row)))\n");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "DuckDB failed (the README's test command installs Python's duckdb): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

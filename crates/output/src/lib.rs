@@ -6,6 +6,10 @@
 
 #![forbid(unsafe_code)]
 
+mod groups;
+
+pub use groups::{EncodedGroup, GroupEncoder, GroupEncoders, SharedEncoders, ROW_GROUP_ROWS};
+
 use std::fs::File;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +24,8 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
 
 /// One TLS handshake (a renegotiation is a second row on the same connection).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -770,8 +776,8 @@ pub const BATCH_ROWS: usize = 1024;
 /// cost per column, so much smaller batches would cost more than they save at the end.
 pub const IDLE_FLUSH_ROWS: usize = 256;
 
-/// How every table is written: zstd level 1, row groups of at most 256 Ki rows. Public so that
-/// the benches write with the same settings.
+/// How every table is written: zstd level 1, row groups of at most [`ROW_GROUP_ROWS`] rows.
+/// Public so that the benches write with the same settings.
 ///
 /// Level 1 rather than 3: the tables' pages are compressed when they are finished, at the end
 /// of the run, which waits for it; on the 2 GiB bench tile level 1 took that from ~11.8 to
@@ -781,16 +787,21 @@ pub fn writer_properties() -> WriterProperties {
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
         ))
-        .set_max_row_group_row_count(Some(256 * 1024))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .build()
 }
 
-/// One Parquet file being written, fed rows in batches.
+/// One Parquet file being written: row groups encoded elsewhere are appended as they come,
+/// and rows given to the table itself are encoded into a row group of its own.
 struct Table<R> {
     path: PathBuf,
-    writer: ArrowWriter<File>,
+    file: SerializedFileWriter<File>,
+    encoders: SharedEncoders,
+    /// The row group of the rows given to the table, while it fills.
+    own: Option<GroupEncoder>,
     pending: Vec<R>,
     to_batch: fn(&[R]) -> RecordBatch,
+    /// Rows in the row groups appended to the file.
     rows: u64,
 }
 
@@ -806,16 +817,21 @@ impl<R> Table<R> {
             source,
         })?;
         let schema: SchemaRef = to_batch(&[]).schema();
-        let writer =
-            ArrowWriter::try_new(file, schema, Some(writer_properties())).map_err(|source| {
-                OutputError::Parquet {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
+        let parquet_error = |source| OutputError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        // The Arrow writer is made only to be taken apart: it puts the Arrow schema in the
+        // file's metadata, as readers expect, and hands over the file writer and the factory
+        // of column encoders.
+        let (file, factory) = ArrowWriter::try_new(file, schema.clone(), Some(writer_properties()))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(parquet_error)?;
         Ok(Table {
+            encoders: Arc::new(GroupEncoders::new(path.clone(), schema, factory)),
             path,
-            writer,
+            file,
+            own: None,
             pending: Vec::new(),
             to_batch,
             rows: 0,
@@ -832,7 +848,7 @@ impl<R> Table<R> {
         Ok(())
     }
 
-    /// Writes the pending rows as a batch when there are at least `min_rows` of them.
+    /// Encodes the pending rows as a batch when there are at least `min_rows` of them.
     fn flush_at_least(&mut self, min_rows: usize) -> Result<(), OutputError> {
         if self.pending.len() >= min_rows.max(1) {
             self.flush()?;
@@ -840,36 +856,53 @@ impl<R> Table<R> {
         Ok(())
     }
 
+    /// Encodes the pending rows into the table's own row group, and appends the group when it
+    /// is full.
     fn flush(&mut self) -> Result<(), OutputError> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let b = (self.to_batch)(&self.pending);
-        self.rows += self.pending.len() as u64;
+        let batch = (self.to_batch)(&self.pending);
         self.pending.clear();
-        self.writer
-            .write(&b)
+        let own = match &mut self.own {
+            Some(own) => own,
+            None => self.own.insert(self.encoders.take()?),
+        };
+        own.write(&batch)?;
+        if own.full() {
+            if let Some(own) = self.own.take() {
+                self.append(own.finish()?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a finished row group to the file.
+    fn append(&mut self, group: EncodedGroup) -> Result<(), OutputError> {
+        self.rows += group.rows() as u64;
+        group
+            .append_to(&mut self.file)
             .map_err(|source| OutputError::Parquet {
                 path: self.path.clone(),
                 source,
             })
     }
 
-    /// Writes rows already encoded (by [`handshake_batch`] and the like). Rows pending stay
-    /// pending: flushed first, a few rows would make a batch of their own.
-    fn write_batch(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
-        self.rows += batch.num_rows() as u64;
-        self.writer
-            .write(batch)
-            .map_err(|source| OutputError::Parquet {
-                path: self.path.clone(),
-                source,
-            })
-    }
-
+    /// Encodes the rows still pending, finishes every open row group (those the encoders kept,
+    /// and the table's own), appends them and closes the file. The row groups' columns are
+    /// finished in parallel: the whole run waits for this.
     fn close(mut self) -> Result<u64, OutputError> {
         self.flush()?;
-        self.writer.close().map_err(|source| OutputError::Parquet {
+        let mut open = self.encoders.take_all();
+        open.extend(self.own.take());
+        let finished: Vec<Result<EncodedGroup, OutputError>> = open
+            .into_par_iter()
+            .map(GroupEncoder::finish_in_parallel)
+            .collect();
+        for group in finished {
+            self.append(group?)?;
+        }
+        self.file.close().map_err(|source| OutputError::Parquet {
             path: self.path.clone(),
             source,
         })?;
@@ -915,9 +948,16 @@ impl ParquetOutput {
         self.handshakes.push(rows)
     }
 
-    /// Handshake rows encoded by [`handshake_batch`] (by whoever made them, in parallel).
-    pub fn handshakes_encoded(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
-        self.handshakes.write_batch(batch)
+    /// A row group of handshake rows encoded by whoever made them, in parallel, with an
+    /// encoder from [`ParquetOutput::handshake_encoders`].
+    pub fn handshake_group(&mut self, group: EncodedGroup) -> Result<(), OutputError> {
+        self.handshakes.append(group)
+    }
+
+    /// Encoders of row groups of the handshakes table, for the scan's shards. Encoders given
+    /// back open are finished and appended when the table closes.
+    pub fn handshake_encoders(&self) -> SharedEncoders {
+        self.handshakes.encoders.clone()
     }
 
     pub fn alerts(&mut self, rows: impl IntoIterator<Item = AlertRow>) -> Result<(), OutputError> {

@@ -1,0 +1,204 @@
+//! Row groups encoded away from the file they go to.
+//!
+//! A table's file is written by one writer at a time, but the costly part of writing Parquet,
+//! encoding and compressing column values, needs no file: a [`GroupEncoder`] turns record
+//! batches into a finished row group ([`EncodedGroup`]) on whatever thread holds it, and the
+//! table only appends the group's bytes. The scan's shards each encode their own handshake rows
+//! this way, in parallel, instead of queueing them for one writer.
+//!
+//! Encoders are handed out and taken back by [`GroupEncoders`], one set per table: a shard takes
+//! one when it has rows to encode and gives it back, still open, when its capture ends, so that
+//! the next capture's rows fill the same row group. Row groups stay large however many captures
+//! a run reads, and at most as many encoders are open as shards ran at once.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
+};
+use parquet::errors::ParquetError;
+use parquet::file::writer::SerializedFileWriter;
+use rayon::prelude::*;
+
+use crate::OutputError;
+
+/// Rows in a row group, at most (plus less than one batch): the size DuckDB itself writes
+/// (122,880) rounded up. A reader parallelises over row groups, and each costs its columns'
+/// metadata in the footer, so neither many small ones nor one huge one.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Hands out encoders of one table's row groups, and keeps those given back open.
+pub struct GroupEncoders {
+    path: PathBuf,
+    schema: SchemaRef,
+    factory: ArrowRowGroupWriterFactory,
+    idle: Mutex<Vec<GroupEncoder>>,
+}
+
+impl GroupEncoders {
+    pub(crate) fn new(
+        path: PathBuf,
+        schema: SchemaRef,
+        factory: ArrowRowGroupWriterFactory,
+    ) -> Self {
+        GroupEncoders {
+            path,
+            schema,
+            factory,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An open encoder given back earlier, or a new one.
+    pub fn take(&self) -> Result<GroupEncoder, OutputError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(e) => Ok(e),
+            None => self.create(),
+        }
+    }
+
+    /// Keeps `encoder`, with the rows it holds, for whoever takes one next. The table writes
+    /// what the encoders kept hold when it closes ([`GroupEncoders::take_all`]).
+    pub fn give_back(&self, encoder: GroupEncoder) {
+        if encoder.rows > 0 {
+            self.idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(encoder);
+        }
+    }
+
+    /// Every encoder given back and not taken again.
+    pub(crate) fn take_all(&self) -> Vec<GroupEncoder> {
+        std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn create(&self) -> Result<GroupEncoder, OutputError> {
+        // The row group index only matters to encryption, which tlscap does not use.
+        let columns = self
+            .factory
+            .create_column_writers(0)
+            .map_err(|e| self.error(e))?;
+        Ok(GroupEncoder {
+            path: self.path.clone(),
+            schema: self.schema.clone(),
+            columns,
+            rows: 0,
+        })
+    }
+
+    fn error(&self, source: ParquetError) -> OutputError {
+        OutputError::Parquet {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Encodes record batches into one row group of a table, without its file.
+pub struct GroupEncoder {
+    path: PathBuf,
+    schema: SchemaRef,
+    columns: Vec<ArrowColumnWriter>,
+    rows: usize,
+}
+
+impl GroupEncoder {
+    /// Encodes `batch`, which has the table's schema.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
+        self.write_columns(batch)
+            .map_err(|source| OutputError::Parquet {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    fn write_columns(&mut self, batch: &RecordBatch) -> Result<(), ParquetError> {
+        let mut columns = self.columns.iter_mut();
+        for (field, array) in self.schema.fields().iter().zip(batch.columns()) {
+            for leaf in compute_leaves(field, array)? {
+                let column = columns.next().ok_or_else(|| {
+                    ParquetError::General("a batch has more columns than its table".into())
+                })?;
+                column.write(&leaf)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows encoded so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// True once the row group has its rows ([`ROW_GROUP_ROWS`]): finish it, and take a new
+    /// encoder for more.
+    pub fn full(&self) -> bool {
+        self.rows >= ROW_GROUP_ROWS
+    }
+
+    /// Finishes the row group: its dictionaries and last pages are written and compressed.
+    pub fn finish(self) -> Result<EncodedGroup, OutputError> {
+        let path = self.path;
+        let chunks = self
+            .columns
+            .into_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| OutputError::Parquet { path, source })?;
+        Ok(EncodedGroup {
+            chunks,
+            rows: self.rows,
+        })
+    }
+
+    /// [`GroupEncoder::finish`], its columns finished in parallel: for the end of a run, when
+    /// the workers have nothing else to do.
+    pub(crate) fn finish_in_parallel(self) -> Result<EncodedGroup, OutputError> {
+        let path = self.path;
+        let chunks = self
+            .columns
+            .into_par_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| OutputError::Parquet { path, source })?;
+        Ok(EncodedGroup {
+            chunks,
+            rows: self.rows,
+        })
+    }
+}
+
+/// A finished row group, compressed, waiting to be appended to its table's file.
+pub struct EncodedGroup {
+    chunks: Vec<ArrowColumnChunk>,
+    rows: usize,
+}
+
+impl EncodedGroup {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends the row group to `file`: copies its bytes, encodes nothing.
+    pub(crate) fn append_to(
+        self,
+        file: &mut SerializedFileWriter<std::fs::File>,
+    ) -> Result<(), ParquetError> {
+        let mut group = file.next_row_group()?;
+        for chunk in self.chunks {
+            chunk.append_to_row_group(&mut group)?;
+        }
+        group.close()?;
+        Ok(())
+    }
+}
+
+/// Shared by a table and everyone encoding its rows.
+pub type SharedEncoders = Arc<GroupEncoders>;
