@@ -22,9 +22,10 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
 /// One TLS handshake (a renegotiation is a second row on the same connection).
@@ -783,13 +784,41 @@ pub const IDLE_FLUSH_ROWS: usize = 256;
 /// of the run, which waits for it; on the 2 GiB bench tile level 1 took that from ~11.8 to
 /// ~9.9 ms, and the files grew by 0.7% (210.8 to 212.3 KB; the corpus's, 174.6 to 174.2 KB).
 pub fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
         ))
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build()
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    for name in UNIQUE_INTEGER_COLUMNS {
+        props = props
+            .set_column_dictionary_enabled(ColumnPath::from(*name), false)
+            .set_column_encoding(ColumnPath::from(*name), Encoding::DELTA_BINARY_PACKED);
+    }
+    for name in UNIQUE_STRING_COLUMNS {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(*name), false);
+    }
+    props.build()
 }
+
+/// Integer columns (of any table) whose values hardly repeat: times, frames, client ports.
+/// Parquet's default dictionary encoding would look every value up in a dictionary that only
+/// grows (it gives up at 1 MB, more than a row group of 64-bit values fills), and store each
+/// twice; DELTA_BINARY_PACKED stores the small differences of increasing values in few bits.
+const UNIQUE_INTEGER_COLUMNS: &[&str] = &[
+    "ts",
+    "frame",
+    "client_port",
+    "client_hello_frame",
+    "server_hello_frame",
+    "retry_client_hello_frame",
+    "hello_retry_frame",
+    "established_frame",
+    "alert_frame",
+    "duration_us",
+];
+
+/// String columns whose values hardly repeat: random session ids, 64 hex digits each.
+const UNIQUE_STRING_COLUMNS: &[&str] = &["client_session_id", "server_session_id"];
 
 /// One Parquet file being written: row groups encoded elsewhere are appended as they come,
 /// and rows given to the table itself are encoded into a row group of its own.
@@ -1110,6 +1139,139 @@ mod tests {
         let reader =
             parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
         assert_eq!(reader.metadata().file_metadata().num_rows(), 3);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn handshake(port: u16, ts_us: i64) -> HandshakeRow {
+        HandshakeRow {
+            capture: "c.pcap".into(),
+            client_port: Some(port),
+            ts_us,
+            client_hello_frame: Some(port as u64),
+            client_session_id: Some(format!("{port:064x}")),
+            outcome: "failed",
+            ..Default::default()
+        }
+    }
+
+    /// Encoders given back open are finished when the table closes, with the table's own rows
+    /// and the row groups appended on the way: every row reaches the file, each group whole.
+    #[test]
+    fn row_groups_encoded_apart_and_left_open_all_reach_the_file() {
+        let dir = std::env::temp_dir().join(format!("tlscap-groups-{}", std::process::id()));
+        let mut out = ParquetOutput::create(&dir).unwrap();
+        let encoders = out.handshake_encoders();
+        let rows = |from: u16, n: u16| -> Vec<HandshakeRow> {
+            (from..from + n)
+                .map(|p| handshake(p, i64::from(p)))
+                .collect()
+        };
+        // A group finished by its encoder and appended.
+        let mut finished = encoders.take().unwrap();
+        finished.write(&handshake_batch(&rows(0, 100))).unwrap();
+        assert_eq!(finished.rows(), 100);
+        let group = finished.finish().unwrap();
+        assert_eq!(group.rows(), 100);
+        out.handshake_group(group).unwrap();
+        // An encoder given back open, taken again (the same one: it holds its rows) and given
+        // back again.
+        let mut open = encoders.take().unwrap();
+        open.write(&handshake_batch(&rows(100, 30))).unwrap();
+        encoders.give_back(open);
+        let mut again = encoders.take().unwrap();
+        assert_eq!(again.rows(), 30);
+        again.write(&handshake_batch(&rows(130, 20))).unwrap();
+        encoders.give_back(again);
+        // An empty encoder given back is dropped.
+        encoders.give_back(encoders.take().unwrap());
+        // Rows given to the table itself: they fill the open encoder, the one kept.
+        out.handshakes(rows(150, 7)).unwrap();
+        let written = out.close().unwrap();
+        assert_eq!(written.handshakes, 157);
+
+        let f = File::open(dir.join("handshakes.parquet")).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        let meta = reader.metadata().clone();
+        let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, [100, 57]);
+        // The file's Arrow schema is the batches' (the writer put it in the metadata).
+        assert_eq!(
+            reader.schema().fields(),
+            handshake_batch(&[]).schema().fields()
+        );
+        let mut ports: Vec<i32> = reader
+            .build()
+            .unwrap()
+            .flat_map(|b| {
+                let b = b.unwrap();
+                let ports = b
+                    .column_by_name("client_port")
+                    .unwrap()
+                    .as_any()
+                    .downcast_ref::<Int32Array>()
+                    .unwrap()
+                    .clone();
+                ports.values().to_vec()
+            })
+            .collect();
+        ports.sort_unstable();
+        assert_eq!(ports, (0..157).collect::<Vec<i32>>());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The columns written without a dictionary exist, with the type their encoding is for,
+    /// and the file says so.
+    #[test]
+    fn unique_columns_are_written_without_a_dictionary() {
+        let schemas = [
+            handshake_batch(&[]).schema(),
+            alert_batch(&[]).schema(),
+            certificate_batch(&[]).schema(),
+            file_batch(&[]).schema(),
+        ];
+        let types = |name: &str| -> Vec<DataType> {
+            schemas
+                .iter()
+                .filter_map(|s| s.field_with_name(name).ok())
+                .map(|f| f.data_type().clone())
+                .collect()
+        };
+        for name in UNIQUE_INTEGER_COLUMNS {
+            let t = types(name);
+            assert!(!t.is_empty(), "no column {name}");
+            assert!(
+                t.iter()
+                    .all(|t| t.is_integer() || matches!(t, DataType::Timestamp(..))),
+                "{name}: {t:?}"
+            );
+        }
+        for name in UNIQUE_STRING_COLUMNS {
+            assert_eq!(types(name), [DataType::Utf8], "{name}");
+        }
+
+        let dir = std::env::temp_dir().join(format!("tlscap-unique-{}", std::process::id()));
+        let mut out = ParquetOutput::create(&dir).unwrap();
+        out.handshakes((0..50).map(|p| handshake(p, 1_800_000_000_000_000 + i64::from(p) * 7)))
+            .unwrap();
+        out.close().unwrap();
+        let f = File::open(dir.join("handshakes.parquet")).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f).unwrap();
+        let group = &reader.metadata().row_groups()[0];
+        let encodings = |name: &str| {
+            let c = group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+                .unwrap();
+            c.encodings().collect::<Vec<_>>()
+        };
+        assert!(encodings("ts").contains(&Encoding::DELTA_BINARY_PACKED));
+        assert!(!encodings("ts").contains(&Encoding::RLE_DICTIONARY));
+        assert!(!encodings("client_session_id").contains(&Encoding::RLE_DICTIONARY));
+        // Others keep their dictionary.
+        assert!(encodings("outcome").contains(&Encoding::RLE_DICTIONARY));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
