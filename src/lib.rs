@@ -20,7 +20,7 @@ use tlscap_io::{Compression, Format};
 use tlscap_output::{FileRow, ParquetOutput, Written};
 
 pub use scan::{
-    scan_bytes, scan_file, scan_stream, Rows, ScanOptions, Sink, DEFAULT_CHUNK, DEFAULT_SPLIT,
+    scan_bytes, scan_file, scan_stream, Job, Rows, ScanOptions, Sink, DEFAULT_CHUNK, DEFAULT_SPLIT,
 };
 pub use summary::Summary;
 
@@ -145,15 +145,18 @@ pub fn run(
     let encoders = output.handshake_encoders();
     let writer = Arc::new(Writer::new(output, rx));
     let drain = || Writer::schedule(&writer);
-    let sink = Sink {
-        tx: &tx,
-        drain: &drain,
-        encoders: Some(&encoders),
-    };
     // Inside the pool: a single capture would otherwise be scanned on this thread (a
     // parallel iterator over one item does not enter the pool), and every window's join would
-    // be handed to the pool and waited for from outside it, waking its workers each time.
-    let mut files: Vec<FileRow> = rayon::scope(|_| {
+    // be handed to the pool and waited for from outside it, waking its workers each time. The
+    // scope also waits for the jobs the scan spawns (`Sink::spawn`).
+    let mut files: Vec<FileRow> = rayon::scope(|scope| {
+        let spawn = |job: Job| scope.spawn(move |_| job());
+        let sink = Sink {
+            tx: &tx,
+            drain: &drain,
+            encoders: Some(&encoders),
+            spawn: &spawn,
+        };
         captures
             .par_iter()
             .map(|path| scan_file(path, opts, sink, progress))
@@ -357,6 +360,7 @@ fn collect_rows(name: &str, scan: impl FnOnce(Sink<'_>, &mut FileRow)) -> Captur
         tx: &tx,
         drain: &|| {},
         encoders: None,
+        spawn: &|job| job(),
     };
     scan(sink, &mut file);
     drop(tx);

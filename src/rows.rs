@@ -2,14 +2,15 @@
 //! to a `tls::Connection` and turns its results into output rows.
 
 use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
 use tlscap_output::{
-    handshake_batch, AlertRow, CertificateRow, EncodedGroup, GroupEncoder, HandshakeRow,
-    OutputError, SharedEncoders,
+    handshake_batch, AlertRow, CertificateRow, GroupEncoders, HandshakeRow, OutputError,
+    RecordBatch, SharedEncoders,
 };
 use tlscap_tls::carrier::Plaintext;
 use tlscap_tls::fingerprint::hex;
@@ -21,7 +22,7 @@ use tlscap_tls::{
     Sink, Version,
 };
 
-use crate::scan::Rows;
+use crate::scan::{Rows, Sink as RowSink};
 use crate::summary::Summary;
 
 /// Handshakes kept per connection for their rows: a renegotiation storm keeps the first ones.
@@ -149,72 +150,79 @@ impl<R> Outbox<R> {
 /// small against its rows, small enough that a shard holds little (~700 KB) waiting for it.
 const ROWS_PER_BATCH: usize = 512;
 
-/// Fewest handshake rows a shard encodes at its capture's end when it has not encoded any of
-/// the capture's before: fewer go to the writer as rows, to be gathered with other captures'.
-/// Encoded in the shard, a capture of a few handshakes made a batch of its own, and a batch
-/// costs a fixed amount per column (a directory of 1,000 small captures took 0.28 s instead of
-/// 0.06); sent as rows, the last rows of a large capture were all encoded by one writer at the
-/// end, while the other workers waited (~8 ms of the bench tile's 0.24 s at two threads).
+/// Fewest handshake rows a shard has encoded at its capture's end: fewer go to the writer as
+/// rows, to be gathered with other captures'. Encoded, a capture of a few handshakes made a
+/// batch of its own, and a batch costs a fixed amount per column (a directory of 1,000 small
+/// captures took 0.28 s instead of 0.06); all sent as rows, the last rows of a large capture
+/// were encoded by one writer at the end, while the other workers waited (~8 ms of the bench
+/// tile's 0.24 s at two threads).
 const MIN_ROWS_ENCODED_AT_END: usize = ROWS_PER_BATCH / 4;
 
-/// A shard's encoding of its handshake rows into Parquet row groups, in its own task: the
-/// Arrow conversion, the Parquet encoding and compression, and freeing the rows all run in
-/// parallel, one shard beside the other, and the writer only appends finished row groups.
+/// A shard's handshake rows on their way to Parquet row groups. Every [`ROWS_PER_BATCH`] rows
+/// become an Arrow record batch in the shard's own task, where the rows are dropped; each batch
+/// is then encoded and compressed by a pool task of its own ([`encode_batch`]), into a row
+/// group it takes open from the table's [`GroupEncoders`](tlscap_output::GroupEncoders) and
+/// gives back. So the Parquet encoding runs in parallel, and the writer only appends finished
+/// row groups; and it is not part of the shard's task, which its window waits for: encoded
+/// there (~5 ms a batch of the bench tile's rows), it held the window while the other worker,
+/// done, had nothing to do.
 struct Encoding {
     encoders: SharedEncoders,
     /// Rows waiting for a full batch.
     waiting: Vec<HandshakeRow>,
-    /// The row group being filled; given back open at the capture's end (see
-    /// [`GroupEncoders`](tlscap_output::GroupEncoders)).
-    encoder: Option<GroupEncoder>,
-    /// What the terminal summary needs of the rows encoded and not yet reported.
+    /// Batches made, to be encoded.
+    batches: Vec<RecordBatch>,
+    /// What the terminal summary needs of the rows in those batches, not yet reported.
     summary: Option<Summary>,
-    finished: Vec<EncodedGroup>,
-    /// The first encoding error: the rows it lost fail the run.
-    error: Option<OutputError>,
 }
 
 impl Encoding {
-    /// Encodes the rows waiting into the row group, and finishes the group when it is full.
-    fn encode_waiting(&mut self) {
+    /// Makes the rows waiting into a batch.
+    fn batch_waiting(&mut self) {
         if self.waiting.is_empty() {
             return;
         }
         self.summary
             .get_or_insert_with(Summary::default)
             .handshakes(&self.waiting);
-        let batch = handshake_batch(&self.waiting);
+        self.batches.push(handshake_batch(&self.waiting));
         self.waiting.clear();
-        if let Err(e) = self.write(&batch) {
-            self.error.get_or_insert(e);
-        }
     }
 
-    fn write(&mut self, batch: &tlscap_output::RecordBatch) -> Result<(), OutputError> {
-        let encoder = match &mut self.encoder {
-            Some(e) => e,
-            None => self.encoder.insert(self.encoders.take()?),
-        };
-        encoder.write(batch)?;
-        if encoder.full() {
-            if let Some(full) = self.encoder.take() {
-                self.finished.push(full.finish()?);
-            }
-        }
-        Ok(())
-    }
-
-    fn send(&mut self, tx: &Sender<Rows>) {
-        for g in self.finished.drain(..) {
-            let _ = tx.send(Rows::HandshakeGroup(g));
+    /// Has the batches made encoded, each by a pool task of its own, and reports their rows to
+    /// the summary.
+    fn send(&mut self, out: RowSink<'_>) {
+        for batch in self.batches.drain(..) {
+            let encoders = self.encoders.clone();
+            let tx = out.tx.clone();
+            (out.spawn)(Box::new(move || encode_batch(&encoders, &batch, &tx)));
         }
         if let Some(s) = self.summary.take() {
-            let _ = tx.send(Rows::HandshakeSummary(s));
-        }
-        if let Some(e) = self.error.take() {
-            let _ = tx.send(Rows::Failed(e));
+            let _ = out.tx.send(Rows::HandshakeSummary(s));
         }
     }
+}
+
+/// Encodes `batch` into a row group taken open from `encoders`, and gives the group back, or
+/// sends it to the writer finished once it is full. An error, or a panic, fails the run: the
+/// batch's rows, and those of the group, are lost.
+fn encode_batch(encoders: &GroupEncoders, batch: &RecordBatch, tx: &Sender<Rows>) {
+    let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(), OutputError> {
+        let mut encoder = encoders.take()?;
+        encoder.write(batch)?;
+        if encoder.full() {
+            let _ = tx.send(Rows::HandshakeGroup(encoder.finish()?));
+        } else {
+            encoders.give_back(encoder);
+        }
+        Ok(())
+    }));
+    let failed = match encoded {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(_) => encoders.panicked(),
+    };
+    let _ = tx.send(Rows::Failed(failed));
 }
 
 /// Rows of one shard, sent to the writer after each window.
@@ -243,10 +251,8 @@ impl TlsHandler {
             encoding: encoders.map(|encoders| Encoding {
                 encoders,
                 waiting: Vec::with_capacity(ROWS_PER_BATCH),
-                encoder: None,
+                batches: Vec::new(),
                 summary: None,
-                finished: Vec::new(),
-                error: None,
             }),
             handshakes: Outbox::default(),
             alerts: Outbox::default(),
@@ -286,33 +292,30 @@ impl TlsHandler {
         all_ok
     }
 
-    /// Sends the rows gathered so far to the writer.
-    pub fn send(&mut self, tx: &Sender<Rows>) {
+    /// Sends the rows gathered so far to the writer, and has the handshake batches made
+    /// encoded.
+    pub fn send(&mut self, out: RowSink<'_>) {
         if let Some(e) = &mut self.encoding {
-            e.send(tx);
+            e.send(out);
         }
-        self.handshakes.send(tx, Rows::Handshakes);
-        self.alerts.send(tx, Rows::Alerts);
-        self.certificates.send(tx, Rows::Certificates);
+        self.handshakes.send(out.tx, Rows::Handshakes);
+        self.alerts.send(out.tx, Rows::Alerts);
+        self.certificates.send(out.tx, Rows::Certificates);
     }
 
-    /// Sends every row: the capture's end. Handshake rows short of a batch are encoded here
-    /// when this capture's rows already fill a row group, or when there are enough of them
-    /// ([`MIN_ROWS_ENCODED_AT_END`]); otherwise they go as rows, for the writer to gather with
-    /// other captures'. The open row group is given back to be filled by later captures.
-    pub fn send_last(&mut self, tx: &Sender<Rows>) {
+    /// Sends every row: the capture's end. Handshake rows short of a batch are encoded when
+    /// there are enough of them ([`MIN_ROWS_ENCODED_AT_END`]); otherwise they go as rows, for
+    /// the writer to gather with other captures'.
+    pub fn send_last(&mut self, out: RowSink<'_>) {
         if let Some(e) = &mut self.encoding {
-            if e.encoder.is_some() || e.waiting.len() >= MIN_ROWS_ENCODED_AT_END {
-                e.encode_waiting();
+            if e.waiting.len() >= MIN_ROWS_ENCODED_AT_END {
+                e.batch_waiting();
             }
             for row in e.waiting.drain(..) {
                 self.handshakes.push(row);
             }
-            if let Some(open) = e.encoder.take() {
-                e.encoders.give_back(open);
-            }
         }
-        self.send(tx);
+        self.send(out);
     }
 
     fn push_handshake(&mut self, row: HandshakeRow) {
@@ -321,7 +324,7 @@ impl TlsHandler {
             Some(e) => {
                 e.waiting.push(row);
                 if e.waiting.len() >= ROWS_PER_BATCH {
-                    e.encode_waiting();
+                    e.batch_waiting();
                 }
             }
             None => self.handshakes.push(row),

@@ -79,7 +79,15 @@ pub struct Sink<'a> {
     /// for a worker that is encoding (when rows pile up), but never for other work of the
     /// pool, so calling it in a pool task cannot deadlock.
     pub drain: &'a (dyn Fn() + Sync),
+    /// Runs a job as a pool task of its own, which the caller does not wait for: for the
+    /// encoding of handshake batches (see [`Sink::encoders`]). The run waits for every job
+    /// before it closes the tables (the jobs are spawned in its `rayon::scope`). Callers
+    /// without encoders may run the job at once.
+    pub spawn: &'a (dyn Fn(Job) + Sync),
 }
+
+/// A job for [`Sink::spawn`].
+pub type Job = Box<dyn FnOnce() + Send>;
 
 impl Sink<'_> {
     pub fn drain(&self) {
@@ -663,7 +671,7 @@ impl<'t> Shards<'t> {
                 t.advance_clock(end_ns);
             }
             t.finish_all();
-            t.handler.send_last(out.tx);
+            t.handler.send_last(out);
         });
         for t in &self.tables {
             row.handshakes += t.handler.handshakes_emitted();
@@ -754,7 +762,7 @@ fn run_table<'t, 'p, F>(
             insert_joined(table, &j);
         }
     }
-    table.handler.send(out.tx);
+    table.handler.send(out);
 }
 
 /// The reader's first damage becomes the file's error, unless reading already failed earlier.

@@ -77,6 +77,13 @@ impl GroupEncoders {
         std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// The error for rows lost to a panic while they were encoded.
+    pub fn panicked(&self) -> OutputError {
+        OutputError::Panicked {
+            path: self.path.clone(),
+        }
+    }
+
     fn create(&self) -> Result<GroupEncoder, OutputError> {
         // The row group index only matters to encryption, which tlscap does not use.
         let columns = self

@@ -768,6 +768,8 @@ pub enum OutputError {
         path: PathBuf,
         source: parquet::errors::ParquetError,
     },
+    #[error("writing {path}: encoding rows panicked")]
+    Panicked { path: PathBuf },
 }
 
 /// Rows buffered per table before they become one record batch.
