@@ -38,6 +38,12 @@ const SHORT_CONNECTIONS: usize = 100_000;
 /// in four bench runs of one afternoon. A round of the cheap commands takes ~3 s, most of it
 /// ssldump's.
 const RUNS: usize = 11;
+/// Timed runs of each tile of the scaling table. More than [`RUNS`]: the steps between tiles
+/// are differences of medians, 50 ms apart for the 0.5 to 1 GiB step, and single runs of one
+/// tile spread by several ms on this machine, so with 11 rounds that step came out at +34% and
+/// +40% of the fitted line in two runs of four (within ±10% in the others). The tiles are
+/// small: 21 rounds of the four take ~20 s.
+const SCALE_RUNS: usize = 21;
 /// Longest tshark run we accept on the full tile before falling back to a prefix.
 const TSHARK_BUDGET: Duration = Duration::from_secs(600);
 /// Size of the prefix tile tshark runs on when the full tile would take too long.
@@ -272,7 +278,7 @@ pub fn run(args: &[String]) -> Result<()> {
             .tlscap()
         })
         .collect();
-    let scale_timings = bencher.time_interleaved(&scale_cmds, RUNS)?;
+    let scale_timings = bencher.time_interleaved(&scale_cmds, SCALE_RUNS)?;
     let scale_rows: Vec<(Tile, Timing)> = scale_tiles.into_iter().zip(scale_timings).collect();
     print_scale_table(&scale_rows, threads);
 
@@ -1543,7 +1549,7 @@ fn print_scale_table(rows: &[(Tile, Timing)], threads: usize) {
     if rows.is_empty() {
         return;
     }
-    println!("\ntlscap scan, all {threads} threads, by capture size (median of {RUNS} runs)");
+    println!("\ntlscap scan, all {threads} threads, by capture size (median of {SCALE_RUNS} runs)");
     println!(
         "{:>8} {:>10} {:>9} {:>9} {:>9} {:>14}",
         "size", "MB", "seconds", "s/GiB", "MB/s", "peak anon MiB"
@@ -1706,6 +1712,7 @@ fn results_json(report: &Report<'_>) -> String {
     format!(
         "{{\n  \"base\": {{\"bytes\": {}, \"packets\": {}, \"connections\": {}}},\n  \
          \"threads\": {},\n  \"tile\": {},\n  \"runs_per_command\": {RUNS},\n  \
+         \"runs_per_scale\": {SCALE_RUNS},\n  \
          \"tshark_note\": {},\n  \"commands\": [\n{}\n  ],\n  \"flood\": {},\n  \
          \"short_connections\": {},\n  \"scales\": [\n{}\n  ]\n}}\n",
         base.body.len() + PCAP_HEADER_LEN,
