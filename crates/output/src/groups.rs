@@ -152,33 +152,32 @@ impl GroupEncoder {
 
     /// Finishes the row group: its dictionaries and last pages are written and compressed.
     pub fn finish(self) -> Result<EncodedGroup, OutputError> {
-        let path = self.path;
-        let chunks = self
-            .columns
-            .into_iter()
-            .map(ArrowColumnWriter::close)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| OutputError::Parquet { path, source })?;
-        Ok(EncodedGroup {
-            chunks,
-            rows: self.rows,
-        })
+        self.finish_columns(|columns| columns.into_iter().map(ArrowColumnWriter::close).collect())
     }
 
     /// [`GroupEncoder::finish`], its columns finished in parallel: for the end of a run, when
     /// the workers have nothing else to do.
     pub(crate) fn finish_in_parallel(self) -> Result<EncodedGroup, OutputError> {
-        let path = self.path;
-        let chunks = self
-            .columns
-            .into_par_iter()
-            .map(ArrowColumnWriter::close)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| OutputError::Parquet { path, source })?;
-        Ok(EncodedGroup {
-            chunks,
-            rows: self.rows,
+        self.finish_columns(|columns| {
+            columns
+                .into_par_iter()
+                .map(ArrowColumnWriter::close)
+                .collect()
         })
+    }
+
+    fn finish_columns(
+        self,
+        close: impl FnOnce(Vec<ArrowColumnWriter>) -> Result<Vec<ArrowColumnChunk>, ParquetError>,
+    ) -> Result<EncodedGroup, OutputError> {
+        let GroupEncoder {
+            path,
+            columns,
+            rows,
+            ..
+        } = self;
+        let chunks = close(columns).map_err(|source| OutputError::Parquet { path, source })?;
+        Ok(EncodedGroup { chunks, rows })
     }
 }
 
