@@ -229,7 +229,7 @@ fn encode_batch(encoders: &GroupEncoders, batch: &RecordBatch, tx: &Sender<Rows>
 /// Rows of one shard, sent to the writer after each window.
 pub struct TlsHandler {
     capture: Arc<str>,
-    /// Handshake rows encoded here, when the shard encodes them.
+    /// Handshake rows on their way to Parquet row groups, when the sink has encoders.
     encoding: Option<Encoding>,
     handshakes: Outbox<HandshakeRow>,
     alerts: Outbox<AlertRow>,

@@ -65,14 +65,15 @@ pub enum Rows {
 #[derive(Clone, Copy)]
 pub struct Sink<'a> {
     pub tx: &'a Sender<Rows>,
-    /// Shards encode their handshake rows into Parquet row groups with these and send the
-    /// groups ([`Rows::HandshakeGroup`]) rather than rows: for the Parquet writer. The Arrow
-    /// conversion, the Parquet encoding and compression run in each shard's own task, in
-    /// parallel, and the rows are dropped on the thread that made them. Sent as rows, every
-    /// row's ~30 heap allocations were freed by whichever worker encoded them (on a capture of
-    /// 200,000 short connections at two threads a third of all the time went to the
-    /// allocator), and one writer at a time encoded the Parquet. Callers that want the rows
-    /// themselves leave it `None`.
+    /// With these, handshake rows never reach the writer as rows: for the Parquet writer. A
+    /// shard makes every 512 of its rows into an Arrow record batch and drops them, and a job
+    /// of its own ([`Sink::spawn`]) encodes the batch into a row group of these, which goes to
+    /// the writer finished ([`Rows::HandshakeGroup`]). So the Arrow conversion and the Parquet
+    /// encoding run in parallel, and every row is freed by the thread that made it. Sent as
+    /// rows, every row's ~30 heap allocations were freed by whichever worker encoded them (on a
+    /// capture of 200,000 short connections at two threads a third of all the time went to
+    /// the allocator), and one writer at a time encoded the Parquet. Callers that want the
+    /// rows themselves leave it `None`.
     pub encoders: Option<&'a tlscap_output::SharedEncoders>,
     /// Has the rows waiting encoded, normally by a pool task of their own, which a worker
     /// takes when it has nothing else to do. It may encode them in the caller's task and wait
