@@ -305,7 +305,7 @@ impl TlsHandler {
     }
 
     /// Sends every row: the capture's end. Handshake rows short of a batch are encoded when
-    /// there are enough of them ([`MIN_ROWS_ENCODED_AT_END`]); otherwise they go as rows, for
+    /// there are enough of them (`MIN_ROWS_ENCODED_AT_END`); otherwise they go as rows, for
     /// the writer to gather with other captures'.
     pub fn send_last(&mut self, out: RowSink<'_>) {
         if let Some(e) = &mut self.encoding {
