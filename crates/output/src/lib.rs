@@ -799,6 +799,10 @@ pub fn writer_properties() -> WriterProperties {
     for name in UNIQUE_STRING_COLUMNS {
         props = props.set_column_dictionary_enabled(ColumnPath::from(*name), false);
     }
+    for name in CODE_LIST_COLUMNS {
+        let item = ColumnPath::new(vec![(*name).into(), "list".into(), "item".into()]);
+        props = props.set_column_dictionary_enabled(item, false);
+    }
     props.build()
 }
 
@@ -817,6 +821,25 @@ const UNIQUE_INTEGER_COLUMNS: &[&str] = &[
     "established_frame",
     "alert_frame",
     "duration_us",
+];
+
+/// List columns of protocol codes (a hello's cipher suites, extensions, groups...): a row holds
+/// dozens of small integers, and the same lists come back hello after hello, which zstd
+/// compresses as well as a dictionary does, without a dictionary lookup for every value. On
+/// 10,000 short connections, 4% of all instructions (1,111.9 M -> 1,067.6 M); handshakes.parquet
+/// +1.6% on the bench tile, -1.7% on the corpus, the same on the short connections.
+const CODE_LIST_COLUMNS: &[&str] = &[
+    "client_cipher_suites",
+    "client_compression_methods",
+    "client_extensions",
+    "supported_versions",
+    "supported_groups",
+    "key_share_groups",
+    "signature_algorithms",
+    "ec_point_formats",
+    "psk_key_exchange_modes",
+    "server_extensions",
+    "cert_request_signature_algorithms",
 ];
 
 /// String columns whose values hardly repeat: random session ids, 64 hex digits each.
@@ -1151,6 +1174,7 @@ mod tests {
             ts_us,
             client_hello_frame: Some(port as u64),
             client_session_id: Some(format!("{port:064x}")),
+            client_cipher_suites: vec![0x1301, 0x1302, u32::from(port)],
             outcome: "failed",
             ..Default::default()
         }
@@ -1251,6 +1275,14 @@ mod tests {
         for name in UNIQUE_STRING_COLUMNS {
             assert_eq!(types(name), [DataType::Utf8], "{name}");
         }
+        for name in CODE_LIST_COLUMNS {
+            let t = types(name);
+            assert!(
+                matches!(&t[..], [DataType::List(item)] if item.name() == "item"
+                    && item.data_type() == &DataType::Int32),
+                "{name}: {t:?}"
+            );
+        }
 
         let dir = std::env::temp_dir().join(format!("tlscap-unique-{}", std::process::id()));
         let mut out = ParquetOutput::create(&dir).unwrap();
@@ -1272,6 +1304,7 @@ mod tests {
         assert!(encodings("ts").contains(&Encoding::DELTA_BINARY_PACKED));
         assert!(!encodings("ts").contains(&Encoding::RLE_DICTIONARY));
         assert!(!encodings("client_session_id").contains(&Encoding::RLE_DICTIONARY));
+        assert!(!encodings("client_cipher_suites.list.item").contains(&Encoding::RLE_DICTIONARY));
         // Others keep their dictionary.
         assert!(encodings("outcome").contains(&Encoding::RLE_DICTIONARY));
         std::fs::remove_dir_all(dir).unwrap();
