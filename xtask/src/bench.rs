@@ -265,21 +265,39 @@ pub fn run(args: &[String]) -> Result<()> {
         warm(&tile.path)?;
         scale_tiles.push(tile);
     }
+    // `cat` on each tile too: how the machine's own cost grows with size, to read tlscap's
+    // against. On this VM, in one 21-round run, `cat` took 18% more a GiB from 0.5 to 1 GiB
+    // than from 1 to 2, as tlscap did; in another, the same a GiB.
     let scale_cmds: Vec<Cmd> = scale_tiles
         .iter()
-        .map(|tile| {
-            Cmd::new(
-                &format!("tlscap {}", tile.label),
-                &tile.path,
-                "tlscap scan FILE -o DIR -q",
-                &tlscap,
-                scan_args(&tile.path, out, &[]),
-            )
-            .tlscap()
+        .flat_map(|tile| {
+            let file = tile.path.as_os_str();
+            [
+                Cmd::new(
+                    &format!("tlscap {}", tile.label),
+                    &tile.path,
+                    "tlscap scan FILE -o DIR -q",
+                    &tlscap,
+                    scan_args(&tile.path, out, &[]),
+                )
+                .tlscap(),
+                Cmd::new(
+                    &format!("cat {}", tile.label),
+                    &tile.path,
+                    "cat FILE",
+                    "cat",
+                    vec![file.into()],
+                ),
+            ]
         })
         .collect();
-    let scale_timings = bencher.time_interleaved(&scale_cmds, SCALE_RUNS)?;
-    let scale_rows: Vec<(Tile, Timing)> = scale_tiles.into_iter().zip(scale_timings).collect();
+    let mut scale_timings = bencher
+        .time_interleaved(&scale_cmds, SCALE_RUNS)?
+        .into_iter();
+    let scale_rows: Vec<ScaleRow> = scale_tiles
+        .into_iter()
+        .filter_map(|tile| Some((tile, scale_timings.next()?, scale_timings.next()?)))
+        .collect();
     print_scale_table(&scale_rows, threads);
 
     let json_path = bench_dir.join("results.json");
@@ -1545,27 +1563,34 @@ fn print_main_table(main: &Tile, rows: &[Timing], cat_s: f64, note: Option<&str>
     );
 }
 
-fn print_scale_table(rows: &[(Tile, Timing)], threads: usize) {
+/// A tile of the scaling runs, tlscap's timing on it and `cat`'s.
+type ScaleRow = (Tile, Timing, Timing);
+
+fn print_scale_table(rows: &[ScaleRow], threads: usize) {
     if rows.is_empty() {
         return;
     }
-    println!("\ntlscap scan, all {threads} threads, by capture size (median of {SCALE_RUNS} runs)");
     println!(
-        "{:>8} {:>10} {:>9} {:>9} {:>9} {:>14}",
-        "size", "MB", "seconds", "s/GiB", "MB/s", "peak anon MiB"
+        "\ntlscap scan, all {threads} threads, by capture size (median of {SCALE_RUNS} runs, \
+         cat timed in turn)"
+    );
+    println!(
+        "{:>8} {:>10} {:>9} {:>9} {:>9} {:>14} {:>9}",
+        "size", "MB", "seconds", "s/GiB", "MB/s", "peak anon MiB", "cat s"
     );
     let mut per_gib = Vec::new();
-    for (tile, t) in rows {
+    for (tile, t, cat) in rows {
         let s_per_gib = t.seconds / (tile.bytes as f64 / GIB as f64);
         per_gib.push(s_per_gib);
         println!(
-            "{:>8} {:>10.1} {:>9.3} {:>9.3} {:>9.0} {:>14}",
+            "{:>8} {:>10.1} {:>9.3} {:>9.3} {:>9.0} {:>14} {:>9.3}",
             tile.label,
             tile.bytes as f64 / 1e6,
             t.seconds,
             s_per_gib,
             tile.bytes as f64 / 1e6 / t.seconds,
-            mib(t.peak_anon_kib)
+            mib(t.peak_anon_kib),
+            cat.seconds,
         );
     }
     if per_gib.len() > 1 {
@@ -1575,25 +1600,35 @@ fn print_scale_table(rows: &[(Tile, Timing)], threads: usize) {
             "s/GiB spread: {:.0}% (max / min - 1; 0% = perfectly linear; includes the fixed cost)",
             (hi / lo - 1.0) * 100.0
         );
-        let points: Vec<(f64, f64)> = rows
+        let gib = |tile: &Tile| tile.bytes as f64 / GIB as f64;
+        let tlscap: Vec<(f64, f64)> = rows
             .iter()
-            .map(|(tile, t)| (tile.bytes as f64 / GIB as f64, t.seconds))
+            .map(|(tile, t, _)| (gib(tile), t.seconds))
             .collect();
-        let (fixed, slope) = line_fit(&points);
-        // Each step's own cost per GiB, against the fitted one: how linear the growth is once
-        // the fixed cost (start, output files) is set apart.
-        let steps: Vec<String> = points
-            .windows(2)
-            .map(|w| {
-                let step = (w[1].1 - w[0].1) / (w[1].0 - w[0].0);
-                format!("{:+.0}%", (step / slope - 1.0) * 100.0)
-            })
+        let cat: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|(tile, _, c)| (gib(tile), c.seconds))
             .collect();
-        println!(
-            "least-squares line: {fixed:.3} s + {slope:.3} s/GiB; each step's s/GiB against it: {}",
-            steps.join(", ")
-        );
+        println!("least-squares line: {}", line_and_steps(&tlscap));
+        println!("cat, the same way:  {}", line_and_steps(&cat));
     }
+}
+
+/// The least-squares line through `points` (GiB, seconds), and each step's own cost per GiB
+/// against it: how linear the growth is once the fixed cost (start, output files) is set apart.
+fn line_and_steps(points: &[(f64, f64)]) -> String {
+    let (fixed, slope) = line_fit(points);
+    let steps: Vec<String> = points
+        .windows(2)
+        .map(|w| {
+            let step = (w[1].1 - w[0].1) / (w[1].0 - w[0].0);
+            format!("{:+.0}%", (step / slope - 1.0) * 100.0)
+        })
+        .collect();
+    format!(
+        "{fixed:.3} s + {slope:.3} s/GiB; each step's s/GiB against it: {}",
+        steps.join(", ")
+    )
 }
 
 /// The least-squares line through `points` (x, y): (intercept, slope).
@@ -1674,7 +1709,7 @@ struct Report<'a> {
     note: Option<&'a str>,
     flood: Option<&'a FloodRun>,
     short: Option<&'a ShortRun>,
-    scales: &'a [(Tile, Timing)],
+    scales: &'a [ScaleRow],
 }
 
 fn results_json(report: &Report<'_>) -> String {
@@ -1695,10 +1730,11 @@ fn results_json(report: &Report<'_>) -> String {
     let scale_rows: Vec<String> =
         scales
             .iter()
-            .map(|(tile, t)| {
+            .map(|(tile, t, cat)| {
                 format!(
                 "    {{\"tile\": {}, \"seconds\": {}, \"runs_s\": [{}], \"seconds_per_gib\": {}, \
-                 \"mb_per_s\": {}, \"peak_rss_mib\": {}, \"peak_anon_mib\": {}}}",
+                 \"mb_per_s\": {}, \"peak_rss_mib\": {}, \"peak_anon_mib\": {}, \
+                 \"cat_seconds\": {}}}",
                 json_tile(tile),
                 json_num(t.seconds),
                 t.runs.iter().map(|&s| json_num(s)).collect::<Vec<_>>().join(", "),
@@ -1706,6 +1742,7 @@ fn results_json(report: &Report<'_>) -> String {
                 json_num(tile.bytes as f64 / 1e6 / t.seconds),
                 json_opt(t.max_rss_kib),
                 json_opt(t.peak_anon_kib),
+                json_num(cat.seconds),
             )
             })
             .collect();
