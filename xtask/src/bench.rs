@@ -60,8 +60,8 @@ cat, tlscap scan -j 1, tlscap scan (all threads), ssldump and tshark. Then runs
 tlscap (all threads) on a synthetic SYN flood of N concurrent connections, for
 its time and peak anonymous memory; times cat and tlscap (1 and all threads) on a
 synthetic capture of N short TLS connections, mostly handshakes, as a load
-balancer's is; and runs tlscap on tiles of each --scales size to show how time
-grows with size.
+balancer's is; and runs tlscap (and cat, to compare) on tiles of each --scales
+size to show how time grows with size.
 
   --size-gib X      size of the main tile in GiB (default 2)
   --scales A,B,...  tile sizes in GiB for the scaling runs (default 0.5,1,2,4)
