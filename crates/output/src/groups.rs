@@ -3,16 +3,16 @@
 //! A table's file is written by one writer at a time, but the costly part of writing Parquet,
 //! encoding and compressing column values, needs no file: a [`GroupEncoder`] turns record
 //! batches into a finished row group ([`EncodedGroup`]) on whatever thread holds it, and the
-//! table only appends the group's bytes. The scan's shards each encode their own handshake rows
-//! this way, in parallel, instead of queueing them for one writer.
+//! table only appends the group's bytes. The scan encodes its handshake rows this way, a batch
+//! at a time in pool jobs running in parallel, instead of queueing them for one writer.
 //!
-//! Encoders are handed out and taken back by [`GroupEncoders`], one set per table: a shard takes
-//! one when it has rows to encode and gives it back, still open, when its capture ends, so that
-//! the next capture's rows fill the same row group. Row groups stay large however many captures
-//! a run reads, and at most as many encoders are open as shards ran at once.
+//! Encoders are handed out and taken back by [`GroupEncoders`], one set per table: a job takes
+//! one, encodes its batch and gives it back still open, so that the next batch, of any capture,
+//! fills the same row group. Row groups stay large however many captures a run reads, and no
+//! more encoders are open than jobs ran at once.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -54,7 +54,7 @@ impl GroupEncoders {
 
     /// An open encoder given back earlier, or a new one.
     pub fn take(&self) -> Result<GroupEncoder, OutputError> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let idle = self.idle().pop();
         match idle {
             Some(e) => Ok(e),
             None => self.create(),
@@ -65,16 +65,19 @@ impl GroupEncoders {
     /// what the encoders kept hold when it closes ([`GroupEncoders::take_all`]).
     pub fn give_back(&self, encoder: GroupEncoder) {
         if encoder.rows > 0 {
-            self.idle
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(encoder);
+            self.idle().push(encoder);
         }
     }
 
     /// Every encoder given back and not taken again.
     pub(crate) fn take_all(&self) -> Vec<GroupEncoder> {
-        std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()))
+        std::mem::take(&mut *self.idle())
+    }
+
+    /// The encoders given back. A panic elsewhere while the lock was held leaves the list as
+    /// it was (a push or a pop, whole or not at all), so it is used as it is.
+    fn idle(&self) -> MutexGuard<'_, Vec<GroupEncoder>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The error for rows lost to a panic while they were encoded.

@@ -1008,7 +1008,7 @@ impl ParquetOutput {
         self.handshakes.append(group)
     }
 
-    /// Encoders of row groups of the handshakes table, for the scan's shards. Encoders given
+    /// Encoders of row groups of the handshakes table, for the scan's encoding jobs. Encoders given
     /// back open are finished and appended when the table closes.
     pub fn handshake_encoders(&self) -> SharedEncoders {
         self.handshakes.encoders.clone()
