@@ -44,12 +44,12 @@ use crate::rows::TlsHandler;
 /// What the scan sends to the writer.
 pub enum Rows {
     Handshakes(Vec<HandshakeRow>),
-    /// A row group of handshake rows a shard encoded (when its sink has
+    /// A full row group of handshake rows, encoded by the scan's jobs (when its sink has
     /// [`Sink::encoders`]).
     HandshakeGroup(tlscap_output::EncodedGroup),
-    /// What the terminal summary needs of handshake rows a shard encoded.
+    /// What the terminal summary needs of handshake rows a shard batched for encoding.
     HandshakeSummary(crate::summary::Summary),
-    /// A shard could not encode its rows: the run fails.
+    /// Encoding handshake rows failed, and they are lost: the run fails.
     Failed(tlscap_output::OutputError),
     Alerts(Vec<AlertRow>),
     /// Certificates read for the first time in a shard; the receiver drops repeats.
