@@ -146,7 +146,7 @@ impl<R> Outbox<R> {
     }
 }
 
-/// Handshake rows a shard encodes at once when it encodes (see
+/// Handshake rows a shard makes into one batch for encoding (see
 /// [`Sink::encoders`](crate::scan::Sink)): large enough that a batch's fixed cost per column is
 /// small against its rows, small enough that a shard holds little (~700 KB) waiting for it.
 const ROWS_PER_BATCH: usize = 512;
