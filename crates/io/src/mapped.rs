@@ -37,16 +37,23 @@ impl CaptureData {
     }
 }
 
-/// Granularity of [`CaptureData::release`]: a multiple of every page size Linux uses for file
-/// mappings (4 KiB, 16 KiB, 64 KiB).
-const RELEASE_ALIGN: usize = 64 << 10;
+/// Granularity of [`CaptureData::release`]: 2 MiB, the size of a PMD mapping on x86_64 (and
+/// arm64 with 4 KiB pages), and a multiple of every base page size Linux uses (4, 16, 64 KiB).
+/// The page cache holds a file read sequentially in folios of up to 2 MiB (ext4 and xfs on
+/// Linux 6.x), and the kernel maps a whole 2 MiB folio with one page-table entry. Releasing
+/// part of such a mapping splits it into 512 small entries first, and the rest of it is then
+/// read and released page by page. With 64 KiB granularity a two-thread scan of the 2 GiB
+/// bench tile split 60 of them (`thp_split_pmd` in /proc/vmstat); with 2 MiB, none.
+const RELEASE_ALIGN: usize = 2 << 20;
 
 impl CaptureData {
     /// Tells the kernel that the bytes before `range.end` will not be read again soon, so a
     /// scan's resident memory does not grow with the file: the mapped pages of `range` leave
     /// this process (they stay in the page cache, and a later read maps them again). Rounded
-    /// to whole pages: the page holding `range.end` stays, the one holding `range.start` goes
-    /// (the bytes before it are done with too). A no-op for owned bytes.
+    /// to [`RELEASE_ALIGN`] blocks of the file (the kernel places a large file's mapping so that
+    /// its blocks are the 2 MiB mappings): the block holding `range.end` stays, the one holding
+    /// `range.start` goes (the bytes before it are done with too). So releasing a range in
+    /// adjacent pieces splits no block. A no-op for owned bytes.
     pub fn release(&self, range: Range<usize>) {
         let CaptureData::Mapped(map) = self else {
             return;
