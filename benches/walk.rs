@@ -5,10 +5,10 @@
 //! - `pcap_us_le`, `pcap_us_be`, `pcap_ns_le`, `pcap_ns_be`: classic pcap in both byte orders
 //!   and both stamp resolutions;
 //! - `pcapng_le`, `pcapng_be`: one section, one interface, an Enhanced Packet Block per packet;
-//! - `pcap_split_2MiB`: the split reading of a mapped pcap, on one thread: a chunk boundary
-//!   found every 2 MiB (`PacketReader::record_start_in`, as `tlscap::DEFAULT_SPLIT`), then each
+//! - `pcap_split_1MiB`: the split reading of a mapped pcap, on one thread: a chunk boundary
+//!   found every 1 MiB (`PacketReader::record_start_in`, as `tlscap::DEFAULT_SPLIT`), then each
 //!   chunk walked by its own reader (`PacketReader::chunk`);
-//! - `pcap_boundaries_2MiB`: the boundary search alone (throughput: the bytes it splits);
+//! - `pcap_boundaries_1MiB`: the boundary search alone (throughput: the bytes it splits);
 //! - `record_walk_in_cache/pcap_us_le`, `.../pcapng_le`: a 1 MiB capture, which stays in cache:
 //!   the reader's own cost per record. Over 32 MiB the walk waits on memory, and on a shared
 //!   virtual machine that wait varies from run to run far more than the code's cost does.
@@ -89,11 +89,11 @@ fn record_walk(c: &mut Criterion) {
         elements: n,
         bytes: data.len() as u64,
     });
-    g.bench_function("pcap_split_2MiB", |b| {
+    g.bench_function("pcap_split_1MiB", |b| {
         b.iter(|| split_walk(black_box(data)))
     });
     g.throughput(Throughput::Bytes(data.len() as u64));
-    g.bench_function("pcap_boundaries_2MiB", |b| {
+    g.bench_function("pcap_boundaries_1MiB", |b| {
         b.iter(|| {
             let (_, reader) = PacketReader::new(black_box(data)).unwrap();
             boundaries(&reader, data.len()).len()

@@ -113,8 +113,12 @@ pub const DEFAULT_CHUNK: usize = 16 << 20;
 
 /// Bytes per chunk of a split mapped file: large enough that finding its start and the
 /// per-chunk bookkeeping cost nothing, small enough that a window of chunks keeps its routed
-/// segments in a few MiB.
-pub const DEFAULT_SPLIT: usize = 2 << 20;
+/// segments in a few MiB and that its tasks are short. With 1 MiB instead of 2, two threads
+/// read 16 MiB windows in four tasks of 4 MiB instead of 32 MiB in four of 8: on the 2 GiB
+/// bench tile 0.206 s instead of 0.217 (CPU 0.361 s instead of 0.381, page faults 7.9 K
+/// instead of 9.9 K; 21 interleaved rounds), `-j 1` the same (0.306 and 0.311 s). 512 KiB
+/// was slower again (0.204 against 0.190 s, 15 rounds).
+pub const DEFAULT_SPLIT: usize = 1 << 20;
 
 /// Most bytes of a split file in one window, whatever the number of shards. Two windows are in
 /// memory at once as routed segments (136 bytes each): for 1500-byte packets that is a tenth
@@ -129,8 +133,10 @@ const MIN_SPLIT: usize = 64 << 10;
 /// slowest task at the end of a window, few enough that a window's routed segments stay small.
 /// Every buffer of routed segments keeps the pages of its largest use, and each page's first
 /// touch is a page fault (~5 µs on the development VM): with 4, two threads read 64 MiB
-/// windows and took 14.2 K page faults on the 2 GiB bench tile; with 2 (32 MiB windows),
-/// 10.4 K, and 0.214 s instead of 0.226 (21 interleaved rounds; CPU 0.388 s instead of 0.412).
+/// windows (of 2 MiB chunks) and took 14.2 K page faults on the 2 GiB bench tile; with 2
+/// (32 MiB windows), 10.4 K, and 0.214 s instead of 0.226 (21 interleaved rounds; CPU 0.388 s
+/// instead of 0.412). With 1 MiB chunks ([`DEFAULT_SPLIT`]), 4 was slower again (0.213 against
+/// 0.190 s, 15 rounds).
 const SPLIT_TASKS_PER_SHARD: usize = 2;
 
 /// Bytes per record a chunk's buffers are first sized for: small enough that captures of
