@@ -56,7 +56,9 @@ const HELP: &str = "\
 usage: cargo xtask bench [--size-gib 2] [--scales 0.5,1,2,4] [--flood N] [--short N] [--flood-only] [--keep]
 
 Times, side by side on one tiled capture of real TLS traffic (page cache warm):
-cat, tlscap scan -j 1, tlscap scan (all threads), ssldump and tshark. Then runs
+cat, tlscap scan -j 1, tlscap scan (all threads), ssldump and tshark, and as many
+single-thread scans at once as there are threads: how much work the machine does
+in parallel, the ceiling for one scan's speedup from 1 thread to all. Then runs
 tlscap (all threads) on a synthetic SYN flood of N concurrent connections, for
 its time and peak anonymous memory; times cat and tlscap (1 and all threads) on a
 synthetic capture of N short TLS connections, mostly handshakes, as a load
@@ -207,7 +209,7 @@ pub fn run(args: &[String]) -> Result<()> {
     warm(&main.path)?;
     let file = main.path.as_os_str();
     let out = bencher.scan_out.as_path();
-    let side_by_side = [
+    let mut side_by_side = vec![
         Cmd::new("cat", &main.path, "cat FILE", "cat", vec![file.into()]),
         Cmd::new(
             "tlscap -j 1",
@@ -233,10 +235,25 @@ pub fn run(args: &[String]) -> Result<()> {
             vec!["-n".into(), "-r".into(), file.into()],
         ),
     ];
+    // What the machine itself gives `threads` workers: as many single-thread scans at once,
+    // timed in the same rounds. No scan of one file on all threads can beat them.
+    if threads > 1 {
+        side_by_side.push(concurrent_scans(&tlscap, &main.path, out, threads));
+    }
     let mut rows = bencher.time_interleaved(&side_by_side, RUNS)?;
+    let concurrent = (threads > 1).then(|| rows.remove(rows.len() - 1));
     let tshark_note = run_tshark(&bencher, &mut tiles, &base, &main, &mut rows)?;
     let cat_s = rows[0].seconds;
     print_main_table(&main, &rows, cat_s, tshark_note.as_deref());
+    let ceiling = concurrent.map(|c| Ceiling {
+        copies: threads,
+        one_thread_s: rows[1].seconds,
+        all_threads_s: rows[2].seconds,
+        concurrent: c,
+    });
+    if let Some(c) = &ceiling {
+        print_ceiling(c);
+    }
 
     // Memory: a million concurrent connections.
     let flood = if opts.flood > 0 {
@@ -307,6 +324,7 @@ pub fn run(args: &[String]) -> Result<()> {
         rows: &rows,
         cat_s,
         note: tshark_note.as_deref(),
+        ceiling: ceiling.as_ref(),
         flood: flood.as_ref(),
         short: short.as_ref(),
         scales: &scale_rows,
@@ -317,6 +335,65 @@ pub fn run(args: &[String]) -> Result<()> {
     drop(tiles); // deletes the tiles unless --keep
     log(format!("done in {:.0} s", started.elapsed().as_secs_f64()));
     Ok(())
+}
+
+/// `copies` scans of `file` with one thread each, at once, each into a directory of its own
+/// under `out`; fails if any fails.
+fn concurrent_scans(tlscap: &Path, file: &Path, out: &Path, copies: usize) -> Cmd {
+    const SCRIPT: &str = r#"t=$1; f=$2; shift 2; pids=
+for o do "$t" scan "$f" -o "$o" -q -j 1 & pids="$pids $!"; done
+s=0; for p in $pids; do wait "$p" || s=1; done; exit $s"#;
+    let mut args: Vec<OsString> = vec![
+        "-c".into(),
+        SCRIPT.into(),
+        "sh".into(),
+        tlscap.into(),
+        file.into(),
+    ];
+    args.extend((0..copies).map(|i| out.join(format!("concurrent-{i}")).into_os_string()));
+    Cmd::new(
+        &format!("{copies} x tlscap -j 1"),
+        file,
+        &format!("{copies} x tlscap scan FILE -o DIR_i -q -j 1, at once"),
+        "sh",
+        args,
+    )
+}
+
+/// The speedup of one scan from one thread to all, against what the machine gives that many
+/// independent single-thread scans.
+struct Ceiling {
+    copies: usize,
+    one_thread_s: f64,
+    all_threads_s: f64,
+    /// `copies` single-thread scans at once.
+    concurrent: Timing,
+}
+
+impl Ceiling {
+    fn speedup(&self) -> f64 {
+        self.one_thread_s / self.all_threads_s
+    }
+
+    /// How many single-thread scans' worth of work the machine does in the time of one:
+    /// the most any scan on `copies` threads could gain.
+    fn machine(&self) -> f64 {
+        self.copies as f64 * self.one_thread_s / self.concurrent.seconds
+    }
+}
+
+fn print_ceiling(c: &Ceiling) {
+    println!(
+        "1 -> {n} threads: {one:.3} -> {all:.3} s, {speedup:.2}x. The machine's ceiling: {n} \
+         single-thread scans at once took {con:.3} s (median of {RUNS}, timed in the same \
+         rounds), so it does {machine:.2}x the work of one scan in the time of one.",
+        n = c.copies,
+        one = c.one_thread_s,
+        all = c.all_threads_s,
+        speedup = c.speedup(),
+        con = c.concurrent.seconds,
+        machine = c.machine(),
+    );
 }
 
 /// `scan FILE -o OUT -q EXTRA...`
@@ -1707,6 +1784,7 @@ struct Report<'a> {
     rows: &'a [Timing],
     cat_s: f64,
     note: Option<&'a str>,
+    ceiling: Option<&'a Ceiling>,
     flood: Option<&'a FloodRun>,
     short: Option<&'a ShortRun>,
     scales: &'a [ScaleRow],
@@ -1719,10 +1797,30 @@ fn results_json(report: &Report<'_>) -> String {
         rows,
         cat_s,
         note,
+        ceiling,
         flood,
         short,
         scales,
     } = *report;
+    let ceiling = ceiling.map_or_else(
+        || "null".to_string(),
+        |c| {
+            format!(
+                "{{\"copies\": {}, \"concurrent_seconds\": {}, \"runs_s\": [{}], \
+                 \"speedup_1_to_all\": {}, \"machine_speedup\": {}}}",
+                c.copies,
+                json_num(c.concurrent.seconds),
+                c.concurrent
+                    .runs
+                    .iter()
+                    .map(|&s| json_num(s))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                json_num(c.speedup()),
+                json_num(c.machine()),
+            )
+        },
+    );
     let commands: Vec<String> = rows
         .iter()
         .map(|t| format!("    {}", json_timing(t, main.bytes, cat_s)))
@@ -1750,7 +1848,7 @@ fn results_json(report: &Report<'_>) -> String {
         "{{\n  \"base\": {{\"bytes\": {}, \"packets\": {}, \"connections\": {}}},\n  \
          \"threads\": {},\n  \"tile\": {},\n  \"runs_per_command\": {RUNS},\n  \
          \"runs_per_scale\": {SCALE_RUNS},\n  \
-         \"tshark_note\": {},\n  \"commands\": [\n{}\n  ],\n  \"flood\": {},\n  \
+         \"tshark_note\": {},\n  \"commands\": [\n{}\n  ],\n  \"ceiling\": {},\n  \"flood\": {},\n  \
          \"short_connections\": {},\n  \"scales\": [\n{}\n  ]\n}}\n",
         base.body.len() + PCAP_HEADER_LEN,
         base.recs.len(),
@@ -1759,6 +1857,7 @@ fn results_json(report: &Report<'_>) -> String {
         json_tile(main),
         note.map_or_else(|| "null".to_string(), json_str),
         commands.join(",\n"),
+        ceiling,
         flood.map_or_else(|| "null".to_string(), json_flood),
         short.map_or_else(|| "null".to_string(), json_short),
         scale_rows.join(",\n"),
