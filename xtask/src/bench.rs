@@ -241,7 +241,7 @@ pub fn run(args: &[String]) -> Result<()> {
         side_by_side.push(concurrent_scans(&tlscap, &main.path, out, threads));
     }
     let mut rows = bencher.time_interleaved(&side_by_side, RUNS)?;
-    let concurrent = (threads > 1).then(|| rows.remove(rows.len() - 1));
+    let concurrent = if threads > 1 { rows.pop() } else { None };
     let tshark_note = run_tshark(&bencher, &mut tiles, &base, &main, &mut rows)?;
     let cat_s = rows[0].seconds;
     print_main_table(&main, &rows, cat_s, tshark_note.as_deref());
@@ -1449,11 +1449,7 @@ fn json_flood(f: &FloodRun) -> String {
         f.capture.packets,
         f.flood,
         f.capture.connections,
-        t.runs
-            .iter()
-            .map(|&s| json_num(s))
-            .collect::<Vec<_>>()
-            .join(", "),
+        json_runs(&t.runs),
         json_num(t.seconds),
         json_opt(t.max_rss_kib),
         json_opt(t.peak_anon_kib),
@@ -1738,6 +1734,14 @@ fn json_str(s: &str) -> String {
     out
 }
 
+/// A run's times, for a JSON array: `0.1, 0.2`.
+fn json_runs(runs: &[f64]) -> String {
+    runs.iter()
+        .map(|&s| json_num(s))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn json_num(x: f64) -> String {
     if x.is_finite() {
         format!("{}", (x * 1e6).round() / 1e6)
@@ -1767,7 +1771,7 @@ fn json_timing(t: &Timing, main_bytes: u64, cat_s: f64) -> String {
          \"ratio_to_cat\": {}, \"measured_on_bytes\": {}, \"peak_rss_mib\": {}, \"peak_anon_mib\": {}}}",
         json_str(&t.label),
         json_str(&t.display),
-        t.runs.iter().map(|&s| json_num(s)).collect::<Vec<_>>().join(", "),
+        json_runs(&t.runs),
         json_num(t.seconds),
         json_num(main_bytes as f64 / 1e6 / t.seconds),
         json_num(t.seconds / cat_s),
@@ -1810,12 +1814,7 @@ fn results_json(report: &Report<'_>) -> String {
                  \"speedup_1_to_all\": {}, \"machine_speedup\": {}}}",
                 c.copies,
                 json_num(c.concurrent.seconds),
-                c.concurrent
-                    .runs
-                    .iter()
-                    .map(|&s| json_num(s))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                json_runs(&c.concurrent.runs),
                 json_num(c.speedup()),
                 json_num(c.machine()),
             )
@@ -1825,25 +1824,24 @@ fn results_json(report: &Report<'_>) -> String {
         .iter()
         .map(|t| format!("    {}", json_timing(t, main.bytes, cat_s)))
         .collect();
-    let scale_rows: Vec<String> =
-        scales
-            .iter()
-            .map(|(tile, t, cat)| {
-                format!(
+    let scale_rows: Vec<String> = scales
+        .iter()
+        .map(|(tile, t, cat)| {
+            format!(
                 "    {{\"tile\": {}, \"seconds\": {}, \"runs_s\": [{}], \"seconds_per_gib\": {}, \
                  \"mb_per_s\": {}, \"peak_rss_mib\": {}, \"peak_anon_mib\": {}, \
                  \"cat_seconds\": {}}}",
                 json_tile(tile),
                 json_num(t.seconds),
-                t.runs.iter().map(|&s| json_num(s)).collect::<Vec<_>>().join(", "),
+                json_runs(&t.runs),
                 json_num(t.seconds / (tile.bytes as f64 / GIB as f64)),
                 json_num(tile.bytes as f64 / 1e6 / t.seconds),
                 json_opt(t.max_rss_kib),
                 json_opt(t.peak_anon_kib),
                 json_num(cat.seconds),
             )
-            })
-            .collect();
+        })
+        .collect();
     format!(
         "{{\n  \"base\": {{\"bytes\": {}, \"packets\": {}, \"connections\": {}}},\n  \
          \"threads\": {},\n  \"tile\": {},\n  \"runs_per_command\": {RUNS},\n  \
