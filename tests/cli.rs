@@ -1,6 +1,10 @@
 //! The command line: exit statuses, damaged and foreign inputs, directories.
 
+mod common;
+
 use std::process::Command;
+
+use common::TempDir;
 
 fn tlscap() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tlscap"))
@@ -18,28 +22,8 @@ fn scan_in_dir(d: &std::path::Path) -> (Option<i32>, String) {
     (o.status.code(), String::from_utf8(o.stdout).unwrap())
 }
 
-/// A test's own directory, removed with everything in it when the test ends (failed or not):
-/// each run writes captures and Parquet files, and nothing else would delete them.
-struct TempDir(std::path::PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = std::path::Path;
-    fn deref(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn tmp(name: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("tlscap-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
+    TempDir::new(&format!("cli-{name}"))
 }
 
 #[test]

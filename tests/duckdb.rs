@@ -6,16 +6,16 @@ mod common;
 
 use std::process::Command;
 
-use common::{corpus_dir, corpus_files, duckdb, scan_corpus_file};
+use common::{corpus_dir, corpus_files, duckdb, scan_corpus_file, TempDir};
 
 #[test]
 fn duckdb_reads_the_corpus_scan() {
-    let out = std::env::temp_dir().join(format!("tlscap-duckdb-{}", std::process::id()));
+    let out = TempDir::new("duckdb");
     let status = Command::new(env!("CARGO_BIN_EXE_tlscap"))
         .arg("scan")
         .arg(corpus_dir())
         .arg("-o")
-        .arg(&out)
+        .arg(&*out)
         .arg("--quiet")
         .status()
         .unwrap();
@@ -128,5 +128,4 @@ fn duckdb_reads_the_corpus_scan() {
     duckdb(&format!(
         "SELECT capture, sni, duration_us FROM '{h}' ORDER BY duration_us DESC NULLS LAST LIMIT 10"
     ));
-    std::fs::remove_dir_all(&out).unwrap();
 }

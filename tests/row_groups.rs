@@ -10,9 +10,9 @@ mod common;
 #[path = "../benches/common/mod.rs"]
 mod traffic;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::duckdb;
+use common::{duckdb, TempDir};
 use tlscap::{RunReport, ScanOptions};
 
 /// Writes a capture of `connections` short connections to `path`. One in four is refused with
@@ -25,13 +25,6 @@ fn write_short(path: &Path, connections: usize) {
         traffic::pcap(&packets, traffic::Endian::Little, false),
     )
     .unwrap();
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tlscap-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// `tlscap::run` on `input` with `threads` workers (and as many shards), into `out`.
@@ -61,7 +54,7 @@ fn handshakes_table(out: &Path) -> (String, String, String, usize) {
 
 #[test]
 fn one_large_capture_is_written_whole_at_any_number_of_threads() {
-    let dir = temp_dir("row-groups-one");
+    let dir = TempDir::new("row-groups-one");
     let capture = dir.join("short.pcap");
     // 3,001 connections: 1,000 to 1,500 handshakes a shard at two or three shards, so each
     // encodes full batches of 512 during the scan and the rest at the end.
@@ -94,12 +87,11 @@ fn one_large_capture_is_written_whole_at_any_number_of_threads() {
         tables[0].2, tables[2].2,
         "1 and 3 threads wrote different rows"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn captures_of_a_directory_fill_the_same_row_groups() {
-    let dir = temp_dir("row-groups-dir");
+    let dir = TempDir::new("row-groups-dir");
     let captures = dir.join("captures");
     std::fs::create_dir_all(&captures).unwrap();
     // Ten captures of 300 connections (150 handshakes a shard at two threads: encoded by the
@@ -132,5 +124,4 @@ fn captures_of_a_directory_fill_the_same_row_groups() {
     // Two threads: at most one a thread and the writer's, not one for every shard of every
     // capture (20).
     assert!(t2.3 <= 3, "{} row groups", t2.3);
-    let _ = std::fs::remove_dir_all(&dir);
 }
