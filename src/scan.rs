@@ -324,7 +324,9 @@ impl<'a> SplitWindow<'a> {
         // nominal range of `split` bytes (none in a range: the chunk before it runs on). The
         // window's last chunk ends at the next record start found after it.
         let first_range = start / split + 1;
-        let ranges: Vec<usize> = (first_range..first_range + chunks)
+        // The window's first chunk starts at `start`: `chunks - 1` more are found.
+        let last_range = first_range + chunks.max(1) - 1;
+        let ranges: Vec<usize> = (first_range..last_range)
             .take_while(|j| j * split < len)
             .collect();
         let found: Vec<Option<usize>> = ranges
@@ -334,7 +336,7 @@ impl<'a> SplitWindow<'a> {
         self.starts.clear();
         self.starts.push(start);
         self.starts.extend(found.into_iter().flatten());
-        let mut j = first_range + chunks;
+        let mut j = last_range;
         let end = loop {
             if j * split >= len {
                 break len;
