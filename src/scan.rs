@@ -1,22 +1,26 @@
 //! The scan of one capture: read, decode, route to shards, reassemble, analyse, emit rows.
 //!
-//! A mapped pcap file is split across the workers from its first byte. It is read in windows of
-//! chunks; for each window:
-//! 1. chunk boundaries are found in parallel by validating a chain of record headers near each
-//!    nominal offset ([`PacketReader::record_start_in`]);
+//! A mapped pcap or pcapng file is split across the workers from its first byte. It is read in
+//! windows of chunks; for each window:
+//! 1. chunk boundaries are found by validating a chain of record headers near each nominal
+//!    offset ([`PacketReader::record_start_in`]), which gives where the next window starts;
 //! 2. chunks are read and decoded in parallel, each packet routed to the shard that owns its
 //!    flow; frames are numbered within the chunk;
-//! 3. the chunks are checked to meet end to start (a chunk whose reading ended elsewhere, after
-//!    damage or a false boundary, makes the next one be read again from where it really
-//!    starts), frame numbers are offset by the frames before each chunk, and IPv4 fragments
-//!    are joined in capture order;
+//! 3. the chunks are checked to meet end to start, the first against the window before's last
+//!    (a chunk whose reading ended elsewhere, after damage or a false boundary, makes the next
+//!    one be read again from where it really starts), frame numbers are offset by the frames
+//!    before each chunk, and IPv4 fragments are joined in capture order;
 //! 4. shards run in parallel, each owning its flow table and taking the chunks in file order,
-//!    so every flow sees its packets in capture order: no locks, no channel waits inside the
-//!    rayon pool, so nested file- and shard-level parallelism cannot deadlock.
+//!    so every flow sees its packets in capture order.
 //!
-//! Formats that cannot be entered at an arbitrary offset (pcapng, whose interface blocks give
-//! meaning to the packets after them; Network Monitor) are read by one reader walking record
-//! headers in windows of packets, decoded and routed in parallel, then steps 3 and 4.
+//! Each step is a pool task started once what it needs is done ([`Pipeline`]): a shard goes on
+//! to the next window while another is still on this one, and the next window is read
+//! meanwhile. No task waits for another and nothing waits on a channel inside the rayon pool,
+//! so nested file- and shard-level parallelism cannot deadlock.
+//!
+//! Formats that cannot be entered at an arbitrary offset (Network Monitor) and streamed input
+//! are read by one reader walking record headers in windows of packets, decoded and routed in
+//! parallel, then steps 3 and 4.
 //!
 //! A mapped file is one long slice and its segments are borrowed for the whole scan. A streamed
 //! file (compressed, or standard input) arrives in chunks: the reader's state carries from one
@@ -26,7 +30,7 @@
 use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
@@ -289,92 +293,6 @@ fn any_lifetime<'a, 'b>(mut v: Vec<Routed<'a>>) -> Vec<Routed<'b>> {
         .collect()
 }
 
-/// One window of a split file: its chunks, where they start, and what reading them gave.
-/// Reused from window to window.
-#[derive(Default)]
-struct SplitWindow<'a> {
-    /// Chunk starts, then where the last chunk was to end.
-    starts: Vec<usize>,
-    /// One per chunk (may be longer than `reads`: buffers kept from larger windows).
-    parts: Vec<Routes<'a>>,
-    reads: Vec<ChunkRead>,
-}
-
-impl<'a> SplitWindow<'a> {
-    /// Reads up to `chunks` chunks from `start` on: finds their starts, reads them in parallel,
-    /// and reads again any chunk whose predecessor did not end where it starts. Returns where
-    /// the next window starts.
-    fn read(
-        &mut self,
-        reader: &PacketReader<'a>,
-        start: usize,
-        carried: Option<&ReaderState>,
-        split: usize,
-        chunks: usize,
-        shards: usize,
-    ) -> usize {
-        let fresh = carried.map(ReaderState::for_new_chunk);
-        let context = ChunkContext {
-            start,
-            carried,
-            fresh: fresh.as_ref(),
-        };
-        let len = reader.data_len();
-        // A chunk starts at the window's start, then at a record start found in each following
-        // nominal range of `split` bytes (none in a range: the chunk before it runs on). The
-        // window's last chunk ends at the next record start found after it.
-        let first_range = start / split + 1;
-        // The window's first chunk starts at `start`: `chunks - 1` more are found.
-        let last_range = first_range + chunks.max(1) - 1;
-        let ranges: Vec<usize> = (first_range..last_range)
-            .take_while(|j| j * split < len)
-            .collect();
-        let found: Vec<Option<usize>> = ranges
-            .par_iter()
-            .map(|&j| reader.record_start_in(j * split, (j + 1) * split))
-            .collect();
-        self.starts.clear();
-        self.starts.push(start);
-        self.starts.extend(found.into_iter().flatten());
-        let mut j = last_range;
-        let end = loop {
-            if j * split >= len {
-                break len;
-            }
-            if let Some(at) = reader.record_start_in(j * split, (j + 1) * split) {
-                break at;
-            }
-            j += 1;
-        };
-        self.starts.push(end);
-        let n = self.starts.len() - 1;
-        self.parts
-            .resize_with(self.parts.len().max(n), Routes::default);
-        let starts = &self.starts;
-        self.reads = self.parts[..n]
-            .par_chunks_mut(INTERLEAVE)
-            .enumerate()
-            .flat_map_iter(|(task, parts)| {
-                let first = task * INTERLEAVE;
-                let bounds = &starts[first..=first + parts.len()];
-                read_side_by_side(reader, bounds, context, parts, shards)
-            })
-            .collect();
-        for i in 1..n {
-            let (before, this) = (&self.reads[i - 1], &self.reads[i]);
-            if before.end != this.start || before.epoch_end != this.epoch_start {
-                // The chunk before ended elsewhere (damage, or a record start that was not
-                // one), or read sections or interfaces this one did not know: read this one
-                // again from where the file really goes on, as the reader before would.
-                let (from, limit) = (self.reads[i - 1].end, self.reads[i].limit);
-                let after = self.reads[i - 1].state.take();
-                self.reads[i] = read_chunk(reader, from, limit, after, &mut self.parts[i], shards);
-            }
-        }
-        self.reads[n - 1].end
-    }
-}
-
 /// How reading one chunk of a split file ended.
 struct ChunkRead {
     start: usize,
@@ -405,26 +323,6 @@ impl ChunkRead {
             state: reader.state().map(|(st, _)| st),
             epoch_start,
             epoch_end: reader.epoch(),
-        }
-    }
-}
-
-/// What the chunks of a window start from: the state the window's first chunk continues
-/// (where the reading of the window before stopped), and the same without what only that
-/// continuation needs, for chunks starting at a record start found by search.
-#[derive(Clone, Copy)]
-struct ChunkContext<'s> {
-    start: usize,
-    carried: Option<&'s ReaderState>,
-    fresh: Option<&'s ReaderState>,
-}
-
-impl<'s> ChunkContext<'s> {
-    fn for_chunk_at(&self, at: usize) -> Option<&'s ReaderState> {
-        if at == self.start {
-            self.carried
-        } else {
-            self.fresh
         }
     }
 }
@@ -495,59 +393,33 @@ impl<'t> Shards<'t> {
         }
     }
 
-    /// Runs routed parts (in file order) through the shards and sends their rows, and runs
-    /// `then` (reading the next window) beside them; returns what `then` returns. `insert`
-    /// puts one segment into a table: borrowed or transient.
-    fn run_then<'p, F, R: Send>(
+    /// Runs routed parts (in file order) through the shards, a task per shard, and sends
+    /// their rows. `insert` puts one segment into a table: borrowed or transient.
+    fn run_parts<'p, F>(
         &mut self,
         parts: &[Routes<'p>],
         row: &mut FileRow,
         out: Sink<'_>,
         insert: F,
-        then: impl FnOnce() -> R + Send,
-    ) -> R
-    where
+    ) where
         F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
     {
-        for p in parts {
-            row.packets += p.packets;
-            if let Some((first, last)) = p.ts_range {
-                let (first, last) = (first.div_euclid(1000), last.div_euclid(1000));
-                row.first_ts_us = Some(row.first_ts_us.map_or(first, |t| t.min(first)));
-                row.last_ts_us = Some(row.last_ts_us.map_or(last, |t| t.max(last)));
-            }
-            row.tcp_packets += p.per_shard.iter().map(|v| v.len() as u64).sum::<u64>();
-        }
         let shards = self.tables.len();
-        // Fragments carry no ports: they are joined here, in capture order, then routed.
         let mut joined: Vec<Vec<Joined>> = (0..shards).map(|_| Vec::new()).collect();
-        for p in parts {
-            for (meta, frag) in &p.fragments {
-                let meta = PacketMeta {
-                    frame: meta.frame + p.frame_base,
-                    ..*meta
-                };
-                if let Some((datagram, context)) = self.defrag.push(frag, meta.ts_ns) {
-                    if let Ok(seg) = decode_reassembled(&datagram, context) {
-                        let key = FlowKey::of(&seg);
-                        row.tcp_packets += 1;
-                        joined[FlowKey::shard_of(&seg, shards)].push(Joined {
-                            key,
-                            meta,
-                            datagram,
-                            context,
-                        });
-                    }
-                }
-            }
-        }
-        row.ip_fragments = self.defrag.stats.fragments;
-        let latest = parts
-            .iter()
-            .filter_map(|p| p.ts_range)
-            .map(|(_, last)| last);
-        self.latest_ns = latest.chain(self.latest_ns).max();
-        tables_then(&mut self.tables, 0, &mut joined, parts, out, &insert, then)
+        count_and_join(
+            &mut self.defrag,
+            &mut self.latest_ns,
+            parts,
+            row,
+            &mut joined,
+        );
+        self.tables
+            .par_iter_mut()
+            .zip(joined)
+            .enumerate()
+            .for_each(|(shard, (table, joined))| {
+                run_table(table, shard, joined, parts, out, &insert)
+            });
     }
 
     /// Runs every packet `reader` yields through the shards, window by window: one reader
@@ -582,7 +454,7 @@ impl<'t> Shards<'t> {
                     part.reset(shards, packets.len());
                     route(packets.iter().copied(), part);
                 });
-            self.run_then(&parts[..tasks], row, out, &insert, || ());
+            self.run_parts(&parts[..tasks], row, out, &insert);
             out.drain();
             after(reader.offset());
         }
@@ -590,8 +462,8 @@ impl<'t> Shards<'t> {
     }
 
     /// Reads a mapped file that can be entered at any record in windows of chunks read in
-    /// parallel (see the module documentation), reading each window while the shards work
-    /// through the one before. Sets the file's error and skipped bytes.
+    /// parallel (see the module documentation and [`Pipeline`]). Sets the file's error and
+    /// skipped bytes.
     #[allow(clippy::too_many_arguments)]
     fn split<F>(
         &mut self,
@@ -600,77 +472,79 @@ impl<'t> Shards<'t> {
         row: &mut FileRow,
         out: Sink<'_>,
         insert: F,
-        mut after: impl FnMut(usize),
+        mut after: impl FnMut(usize) + Send,
         release: &(dyn Fn(Range<usize>) + Sync),
     ) where
         F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'t>, PacketMeta) + Sync,
     {
+        let first = reader.offset();
         let len = reader.data_len();
+        if first >= len {
+            return;
+        }
         let shards = self.tables.len();
         let chunks = SPLIT_TASKS_PER_SHARD * INTERLEAVE * shards;
         // Many shards get smaller chunks, not larger windows: see MAX_WINDOW_BYTES.
         let split = split.min((MAX_WINDOW_BYTES / chunks).max(MIN_SPLIT));
-        let mut current = SplitWindow::default();
-        let mut next = SplitWindow::default();
-        let mut frames = 0u64;
-        let mut skipped = 0u64;
-        let mut damaged = false;
-        // The bytes of the window before, released once its shards are done.
-        let mut done_before: Option<Range<usize>> = None;
-        let first = reader.offset();
-        // Where the window after `current` starts: exactly where reading stopped.
-        let mut start = if first < len {
-            current.read(reader, first, None, split, chunks, shards)
+        let groups = chunks.div_ceil(INTERLEAVE);
+        let in_flight = if rayon::current_num_threads() > 1 {
+            WINDOWS_IN_FLIGHT
         } else {
-            return;
+            1
         };
-        loop {
-            for (part, read) in current.parts.iter_mut().zip(&current.reads) {
-                part.frame_base = frames;
-                frames += read.frames;
-                skipped += read.skipped;
-                if let Some(e) = &read.error {
-                    damaged = true;
-                    if row.error.is_none() {
-                        row.error = Some(e.to_string());
-                        row.error_offset = Some(e.offset);
-                    }
-                }
-            }
-            let more = start < len;
-            let done = current.starts[0]..start.min(len);
-            let n = current.reads.len();
-            let carried = current.reads.last().and_then(|r| r.state.as_ref());
-            let next_start = self.run_then(&current.parts[..n], row, out, &insert, || {
-                // The window before's pages leave the process (its shards are done). Held
-                // segments that still borrow from them are read again from the page cache.
-                if let Some(before) = done_before.take() {
-                    release_in_pieces(release, before, shards);
-                }
-                more.then(|| next.read(reader, start, carried, split, chunks, shards))
-            });
-            done_before = Some(done);
-            // The window's rows are encoded by whichever worker is free.
-            out.drain();
-            after(start.min(len));
-            match next_start {
-                // Every window reads at least one record or skips at least one byte; a window
-                // that did not would be read again forever.
-                Some(s) if s > start => {
-                    std::mem::swap(&mut current, &mut next);
-                    start = s;
-                }
-                _ => break,
-            }
+        let Shards {
+            tables,
+            defrag,
+            latest_ns,
+        } = self;
+        let pipeline = Pipeline {
+            reader,
+            split,
+            chunks,
+            windows: (0..in_flight)
+                .map(|_| (0..groups).map(|_| RwLock::default()).collect())
+                .collect(),
+            tables: tables.iter_mut().map(Mutex::new).collect(),
+            progress: Mutex::new(Progress {
+                row,
+                defrag,
+                latest_ns,
+                after: &mut after,
+                frames: 0,
+                skipped: 0,
+                damaged: false,
+                next_start: Some(first),
+                planning: false,
+                planned: 0,
+                read: 0,
+                done: 0,
+                tail: None,
+                shard_next: vec![0; shards],
+                shard_running: vec![false; shards],
+                slots: (0..in_flight).map(|_| SlotProgress::default()).collect(),
+            }),
+            insert,
+            out,
+            release,
+        };
+        rayon::scope(|scope| {
+            let mut p = locked(&pipeline.progress);
+            p.planning = true;
+            drop(p);
+            pipeline.plan(scope);
+        });
+        let Pipeline {
+            windows, progress, ..
+        } = pipeline;
+        let progress = progress
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        if progress.damaged {
+            progress.row.skipped_bytes = progress.skipped;
         }
-        if let Some(before) = done_before {
-            release_in_pieces(release, before, shards);
-        }
-        if damaged {
-            row.skipped_bytes = skipped;
-        }
-        for window in [current, next] {
-            keep_buffers(window.parts);
+        for group in windows.into_iter().flatten() {
+            let group = group.into_inner().unwrap_or_else(PoisonError::into_inner);
+            keep_buffers(group.parts);
         }
     }
 
@@ -696,6 +570,384 @@ impl<'t> Shards<'t> {
     }
 }
 
+/// Counts a window's packets into the file's row and joins its IPv4 fragments, in capture
+/// order, adding the joined datagrams to `joined` (one list per shard). Parts must come in file
+/// order.
+fn count_and_join(
+    defrag: &mut Ipv4Reassembler,
+    latest_ns: &mut Option<i64>,
+    parts: &[Routes<'_>],
+    row: &mut FileRow,
+    joined: &mut [Vec<Joined>],
+) {
+    let shards = joined.len();
+    for p in parts {
+        row.packets += p.packets;
+        if let Some((first, last)) = p.ts_range {
+            let (first, last) = (first.div_euclid(1000), last.div_euclid(1000));
+            row.first_ts_us = Some(row.first_ts_us.map_or(first, |t| t.min(first)));
+            row.last_ts_us = Some(row.last_ts_us.map_or(last, |t| t.max(last)));
+        }
+        row.tcp_packets += p.per_shard.iter().map(|v| v.len() as u64).sum::<u64>();
+    }
+    // Fragments carry no ports: they are joined here, in capture order, then routed.
+    for p in parts {
+        for (meta, frag) in &p.fragments {
+            let meta = PacketMeta {
+                frame: meta.frame + p.frame_base,
+                ..*meta
+            };
+            if let Some((datagram, context)) = defrag.push(frag, meta.ts_ns) {
+                if let Ok(seg) = decode_reassembled(&datagram, context) {
+                    let key = FlowKey::of(&seg);
+                    row.tcp_packets += 1;
+                    joined[FlowKey::shard_of(&seg, shards)].push(Joined {
+                        key,
+                        meta,
+                        datagram,
+                        context,
+                    });
+                }
+            }
+        }
+    }
+    row.ip_fragments = defrag.stats.fragments;
+    let latest = parts
+        .iter()
+        .filter_map(|p| p.ts_range)
+        .map(|(_, last)| last);
+    *latest_ns = latest.chain(*latest_ns).max();
+}
+
+/// Windows of a split file in memory at once, as routed segments (those being read, and those
+/// read that some shard has still to run), when the pool has more than one worker. With two,
+/// a shard done with its share of a window goes on to the next while another shard is still
+/// on a long one, and reading goes on while both are busy. On the 2 GiB bench tile at two
+/// threads, 2 and 3 took the same time (0.224 and 0.231 s, 15 interleaved rounds; 3 made 1 K
+/// more page faults). With one worker a window is read only once the one before is run: read
+/// ahead, its routed segments and payloads left the cache before their run (`-j 1` 0.383
+/// against 0.399 s with 2 and 3).
+const WINDOWS_IN_FLIGHT: usize = 2;
+
+/// The reading of a split file and its shards' runs, as pool tasks started when what they need
+/// is ready; no task waits for another.
+///
+/// 1. A window is planned: its chunks' starts are found ([`PacketReader::record_start_in`]),
+///    which gives where the next window starts, and a task is spawned per group of
+///    [`INTERLEAVE`] chunks, which reads them side by side. Windows are planned one after
+///    another, as long as there is a slot for them (see [`WINDOWS_IN_FLIGHT`]).
+/// 2. When the last group of a window is read and the window before is checked, the window is
+///    checked: a chunk whose predecessor (maybe the window before's last chunk) did not end
+///    where it starts, or ended knowing more (pcapng interfaces), is read again from where the
+///    file really goes on. Then its frames are numbered, its fragments joined, and each shard
+///    whose run of the window before is done gets a task for this one.
+/// 3. A shard's run of a window, when done, starts its run of the next window if that is
+///    checked. When every shard is done with a window, its pages are released and its slot
+///    taken for the next window to plan.
+///
+/// Locks: `progress` is taken last; a task holding it takes a group's lock only where no other
+/// task can hold it (a window's groups between their reading and its shards' runs).
+struct Pipeline<'t, 'r, F> {
+    reader: &'r PacketReader<'t>,
+    split: usize,
+    chunks: usize,
+    /// Window `k`'s groups of chunks are in `windows[k % windows.len()]`: as many as there
+    /// may be windows in flight.
+    windows: Vec<Vec<RwLock<ReadGroup<'t>>>>,
+    tables: Vec<Mutex<&'r mut FlowTable<'t, TlsHandler>>>,
+    progress: Mutex<Progress<'r>>,
+    insert: F,
+    out: Sink<'r>,
+    release: &'r (dyn Fn(Range<usize>) + Sync),
+}
+
+/// Chunks of a window read side by side by one task, and what reading them gave.
+#[derive(Default)]
+struct ReadGroup<'t> {
+    /// One per chunk (may be longer than `reads`: buffers kept from larger groups).
+    parts: Vec<Routes<'t>>,
+    reads: Vec<ChunkRead>,
+}
+
+impl<'t> ReadGroup<'t> {
+    fn routed(&self) -> &[Routes<'t>] {
+        &self.parts[..self.reads.len()]
+    }
+}
+
+/// What the tasks of a [`Pipeline`] share, and what tells them which task comes next.
+struct Progress<'r> {
+    row: &'r mut FileRow,
+    defrag: &'r mut Ipv4Reassembler,
+    latest_ns: &'r mut Option<i64>,
+    /// Told where the file's next unread byte is each time every shard is done with a window.
+    after: &'r mut (dyn FnMut(usize) + Send),
+    /// Frames and skipped bytes of the windows checked so far.
+    frames: u64,
+    skipped: u64,
+    damaged: bool,
+    /// Where the next window to plan starts; `None` when the file's end is planned.
+    next_start: Option<usize>,
+    /// A task is planning windows.
+    planning: bool,
+    /// Windows planned, checked, and done with by every shard.
+    planned: usize,
+    read: usize,
+    done: usize,
+    /// How the last chunk of window `read - 1` ended.
+    tail: Option<Tail>,
+    /// Per shard: the next window it runs, and whether a task of it is running or spawned.
+    shard_next: Vec<usize>,
+    shard_running: Vec<bool>,
+    /// Per slot of `windows`.
+    slots: Vec<SlotProgress>,
+}
+
+/// How a checked chunk ended: what the next one must start with.
+struct Tail {
+    end: usize,
+    epoch: u64,
+    state: Option<ReaderState>,
+}
+
+/// A window's bookkeeping beside its groups.
+#[derive(Default)]
+struct SlotProgress {
+    /// The file's bytes the window was planned to read.
+    range: Range<usize>,
+    /// Its groups of chunks, and those not yet read.
+    groups: usize,
+    groups_left: usize,
+    /// Shards not yet done with it.
+    shards_left: usize,
+    /// IPv4 datagrams joined in it, per shard.
+    joined: Vec<Vec<Joined>>,
+}
+
+/// A lock's value, even when a task that held it panicked (the panic reaches the scan's caller
+/// through `rayon::scope`).
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read_lock<T>(m: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_lock<T>(m: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<'t, 'r, F> Pipeline<'t, 'r, F>
+where
+    F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'t>, PacketMeta) + Sync,
+{
+    /// Plans windows while there are slots for them (the caller set `planning`).
+    fn plan<'s>(&'s self, scope: &rayon::Scope<'s>) {
+        let shards = self.tables.len();
+        let len = self.reader.data_len();
+        let split = self.split;
+        loop {
+            let mut p = locked(&self.progress);
+            let start = match p.next_start {
+                Some(start) if p.planned - p.done < self.windows.len() => start,
+                _ => {
+                    p.planning = false;
+                    return;
+                }
+            };
+            let k = p.planned;
+            // Chunks start knowing what the file's records so far taught (pcapng's interfaces);
+            // a chunk that needed more is read again when its window is checked.
+            let state = p
+                .tail
+                .as_ref()
+                .and_then(|t| t.state.as_ref())
+                .map(ReaderState::for_new_chunk);
+            drop(p);
+            // A chunk starts at the window's start, then at a record start found in each
+            // following nominal range of `split` bytes (none in a range: the chunk before it
+            // runs on). The window's last chunk ends at the next record start found after it.
+            let first_range = start / split + 1;
+            let last_range = first_range + self.chunks.max(1) - 1;
+            let mut starts = Vec::with_capacity(self.chunks + 1);
+            starts.push(start);
+            starts.extend(
+                (first_range..last_range)
+                    .take_while(|j| j * split < len)
+                    .filter_map(|j| self.reader.record_start_in(j * split, (j + 1) * split)),
+            );
+            let end = (last_range..)
+                .take_while(|j| j * split < len)
+                .find_map(|j| self.reader.record_start_in(j * split, (j + 1) * split))
+                .unwrap_or(len);
+            starts.push(end);
+            let groups = (starts.len() - 1).div_ceil(INTERLEAVE);
+            let mut p = locked(&self.progress);
+            p.slots[k % self.windows.len()] = SlotProgress {
+                range: start..end,
+                groups,
+                groups_left: groups,
+                shards_left: shards,
+                joined: Vec::new(),
+            };
+            p.planned = k + 1;
+            // Every window reads at least one record or skips at least one byte.
+            p.next_start = (end > start && end < len).then_some(end);
+            drop(p);
+            let starts = Arc::new(starts);
+            for g in 0..groups {
+                let (starts, state) = (starts.clone(), state.clone());
+                scope.spawn(move |scope| self.read_group(scope, k, g, &starts, state));
+            }
+        }
+    }
+
+    /// Reads group `g` of window `k`: the chunks that start at `starts[g * INTERLEAVE..]`.
+    fn read_group<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        k: usize,
+        g: usize,
+        starts: &[usize],
+        state: Option<ReaderState>,
+    ) {
+        {
+            let mut group = write_lock(&self.windows[k % self.windows.len()][g]);
+            let first = g * INTERLEAVE;
+            let bounds = &starts[first..(first + INTERLEAVE + 1).min(starts.len())];
+            let chunks = bounds.len() - 1;
+            let ReadGroup { parts, reads } = &mut *group;
+            parts.resize_with(parts.len().max(chunks), Routes::default);
+            *reads = read_side_by_side(
+                self.reader,
+                bounds,
+                state.as_ref(),
+                &mut parts[..chunks],
+                self.tables.len(),
+            );
+        }
+        let mut progress = locked(&self.progress);
+        let p = &mut *progress;
+        p.slots[k % self.windows.len()].groups_left -= 1;
+        // Windows are checked in order: this one may let later ones, read already, follow.
+        while p.read < p.planned && p.slots[p.read % self.windows.len()].groups_left == 0 {
+            let k = p.read;
+            self.check(p, k);
+            p.read = k + 1;
+            for shard in 0..self.tables.len() {
+                if !p.shard_running[shard] && p.shard_next[shard] == k {
+                    self.spawn_run(scope, p, shard, k);
+                }
+            }
+        }
+    }
+
+    /// Checks window `k`, whose groups are read, against the window before (see [`Pipeline`]),
+    /// numbers its frames and joins its fragments.
+    fn check(&self, p: &mut Progress<'_>, k: usize) {
+        let shards = self.tables.len();
+        let slot = k % self.windows.len();
+        let mut joined: Vec<Vec<Joined>> = (0..shards).map(|_| Vec::new()).collect();
+        for group in &self.windows[slot][..p.slots[slot].groups] {
+            let mut group = write_lock(group);
+            let ReadGroup { parts, reads } = &mut *group;
+            for (part, read) in parts.iter_mut().zip(reads.iter_mut()) {
+                if let Some(before) = p.tail.take() {
+                    if before.end != read.start || before.epoch != read.epoch_start {
+                        // The chunk before ended elsewhere (damage, or a record start that
+                        // was not one), or read sections or interfaces this one did not
+                        // know: read this one again from where the file really goes on, as
+                        // the reader before would.
+                        *read = read_chunk(
+                            self.reader,
+                            before.end,
+                            read.limit,
+                            before.state,
+                            part,
+                            shards,
+                        );
+                    }
+                }
+                part.frame_base = p.frames;
+                p.frames += read.frames;
+                p.skipped += read.skipped;
+                if let Some(e) = &read.error {
+                    p.damaged = true;
+                    if p.row.error.is_none() {
+                        p.row.error = Some(e.to_string());
+                        p.row.error_offset = Some(e.offset);
+                    }
+                }
+                p.tail = Some(Tail {
+                    end: read.end,
+                    epoch: read.epoch_end,
+                    state: read.state.clone(),
+                });
+            }
+            count_and_join(p.defrag, p.latest_ns, group.routed(), p.row, &mut joined);
+        }
+        p.slots[slot].joined = joined;
+    }
+
+    /// Spawns shard `shard`'s run of window `k`, which is checked.
+    fn spawn_run<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        p: &mut Progress<'_>,
+        shard: usize,
+        k: usize,
+    ) {
+        p.shard_running[shard] = true;
+        let joined = p.slots[k % self.windows.len()]
+            .joined
+            .get_mut(shard)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        scope.spawn(move |scope| self.run(scope, shard, k, joined));
+    }
+
+    /// Runs shard `shard`'s segments of window `k` through its table, then starts what was
+    /// waiting for that: its run of the next window and, when it was the window's last shard,
+    /// the planning of a window into its slot.
+    fn run<'s>(&'s self, scope: &rayon::Scope<'s>, shard: usize, k: usize, joined: Vec<Joined>) {
+        {
+            let slot = k % self.windows.len();
+            let groups = locked(&self.progress).slots[slot].groups;
+            let groups: Vec<_> = self.windows[slot][..groups].iter().map(read_lock).collect();
+            let parts = groups.iter().flat_map(|g| g.routed());
+            let mut table = locked(&self.tables[shard]);
+            run_table(&mut table, shard, joined, parts, self.out, &self.insert);
+        }
+        let mut progress = locked(&self.progress);
+        let p = &mut *progress;
+        p.shard_running[shard] = false;
+        p.shard_next[shard] = k + 1;
+        if k + 1 < p.read {
+            self.spawn_run(scope, p, shard, k + 1);
+        }
+        let slot = &mut p.slots[k % self.windows.len()];
+        slot.shards_left -= 1;
+        if slot.shards_left > 0 {
+            return;
+        }
+        let range = slot.range.clone();
+        p.done = k + 1;
+        (p.after)(range.end);
+        let plan = !p.planning && p.next_start.is_some();
+        p.planning |= plan;
+        drop(progress);
+        if plan {
+            scope.spawn(move |scope| self.plan(scope));
+        }
+        // The window's pages leave the process. Held segments that still borrow from them are
+        // read again from the page cache.
+        release_in_pieces(self.release, range, self.tables.len());
+        // The window's rows are encoded by whichever worker is free.
+        self.out.drain();
+    }
+}
+
 /// Releases `range` of the mapping (see [`CaptureData::release`](tlscap_io::CaptureData)) in
 /// `pieces` pieces, in parallel.
 fn release_in_pieces(release: &(dyn Fn(Range<usize>) + Sync), range: Range<usize>, pieces: usize) {
@@ -706,44 +958,13 @@ fn release_in_pieces(release: &(dyn Fn(Range<usize>) + Sync), range: Range<usize
     });
 }
 
-/// Runs each table's share of `parts` (and its joined datagrams), a table per task, and
-/// `then`. The tables' tasks are offered to the pool first, so that each worker starts on a
-/// table: a table's run is one task no one can share, and when one worker ran them all while
-/// the other read the next window, whichever finished first waited for the other. `then`
-/// (the next window's reading, many small tasks) fills in after, on every worker.
-fn tables_then<'t, 'p, F, R: Send>(
-    tables: &mut [FlowTable<'t, TlsHandler>],
-    shard: usize,
-    joined: &mut [Vec<Joined>],
-    parts: &[Routes<'p>],
-    out: Sink<'_>,
-    insert: &F,
-    then: impl FnOnce() -> R + Send,
-) -> R
-where
-    F: Fn(&mut FlowTable<'t, TlsHandler>, FlowKey, &TcpSegment<'p>, PacketMeta) + Sync,
-{
-    let Some((table, rest)) = tables.split_first_mut() else {
-        return then();
-    };
-    let (mine, rest_joined) = match joined.split_first_mut() {
-        Some((mine, rest_joined)) => (std::mem::take(mine), rest_joined),
-        None => (Vec::new(), joined),
-    };
-    rayon::join(
-        || run_table(table, shard, mine, parts, out, insert),
-        || tables_then(rest, shard + 1, rest_joined, parts, out, insert, then),
-    )
-    .1
-}
-
 /// Runs shard `shard`'s segments of `parts`, and the datagrams joined for it, through its
 /// table, in capture order; then sends the table's rows.
-fn run_table<'t, 'p, F>(
+fn run_table<'t, 'a, 'p: 'a, F>(
     table: &mut FlowTable<'t, TlsHandler>,
     shard: usize,
     joined: Vec<Joined>,
-    parts: &[Routes<'p>],
+    parts: impl IntoIterator<Item = &'a Routes<'p>>,
     out: Sink<'_>,
     insert: &F,
 ) where
@@ -957,7 +1178,7 @@ pub fn scan_stream(
 fn read_side_by_side<'a>(
     reader: &PacketReader<'a>,
     bounds: &[usize],
-    context: ChunkContext<'_>,
+    state: Option<&ReaderState>,
     parts: &mut [Routes<'a>],
     shards: usize,
 ) -> Vec<ChunkRead> {
@@ -966,7 +1187,7 @@ fn read_side_by_side<'a>(
         .windows(2)
         .map(|w| {
             reader
-                .chunk(w[0], w[1], context.for_chunk_at(w[0]))
+                .chunk(w[0], w[1], state)
                 .expect("only splittable files are split")
         })
         .collect();
