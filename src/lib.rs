@@ -150,7 +150,18 @@ pub fn run(
     // be handed to the pool and waited for from outside it, waking its workers each time. The
     // scope also waits for the jobs the scan spawns (`Sink::spawn`).
     let mut files: Vec<FileRow> = rayon::scope(|scope| {
-        let spawn = |job: Job| scope.spawn(move |_| job());
+        // With one worker a job spawned would wait for every task the scan spawns after it,
+        // which keep coming until the file ends (a shard's run of a window starts the next
+        // one): encoding batches of handshake rows waited until the end, and 100,000 short
+        // connections took 200 MB instead of 64. One worker has nothing to run beside it.
+        let one_worker = rayon::current_num_threads() == 1;
+        let spawn = |job: Job| {
+            if one_worker {
+                job()
+            } else {
+                scope.spawn(move |_| job())
+            }
+        };
         let sink = Sink {
             tx: &tx,
             drain: &drain,

@@ -87,7 +87,8 @@ pub struct Sink<'a> {
     /// Runs a job as a pool task of its own, which the caller does not wait for: for the
     /// encoding of handshake batches (see [`Sink::encoders`]). The run waits for every job
     /// before it closes the tables (the jobs are spawned in its `rayon::scope`). Callers
-    /// without encoders may run the job at once.
+    /// without encoders may run the job at once, and so does a run with one worker (see
+    /// `tlscap::run`).
     pub spawn: &'a (dyn Fn(Job) + Sync),
 }
 
