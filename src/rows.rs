@@ -161,7 +161,8 @@ const MIN_ROWS_ENCODED_AT_END: usize = ROWS_PER_BATCH / 4;
 
 /// A shard's handshake rows on their way to Parquet row groups. Every [`ROWS_PER_BATCH`] rows
 /// become an Arrow record batch in the shard's own task, where the rows are dropped; each batch
-/// is then encoded and compressed by a pool task of its own ([`encode_batch`]), into a row
+/// is then encoded and compressed by a pool task of its own ([`encode_batch`]; at once when
+/// others wait, see `tlscap::run`), into a row
 /// group it takes open from the table's [`GroupEncoders`](tlscap_output::GroupEncoders) and
 /// gives back. So the Parquet encoding runs in parallel, and the writer only appends finished
 /// row groups; and it is not part of the shard's task, which its window waits for: encoded

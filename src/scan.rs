@@ -87,8 +87,8 @@ pub struct Sink<'a> {
     /// Runs a job as a pool task of its own, which the caller does not wait for: for the
     /// encoding of handshake batches (see [`Sink::encoders`]). The run waits for every job
     /// before it closes the tables (the jobs are spawned in its `rayon::scope`). Callers
-    /// without encoders may run the job at once, and so does a run with one worker (see
-    /// `tlscap::run`).
+    /// without encoders may run the job at once, and so does a run when other jobs wait
+    /// (see `tlscap::run`).
     pub spawn: &'a (dyn Fn(Job) + Sync),
 }
 
@@ -125,8 +125,8 @@ pub const DEFAULT_CHUNK: usize = 16 << 20;
 /// was slower again (0.204 against 0.190 s, 15 rounds).
 pub const DEFAULT_SPLIT: usize = 1 << 20;
 
-/// Most bytes of a split file in one window, whatever the number of shards. Two windows are in
-/// memory at once as routed segments (136 bytes each): for 1500-byte packets that is a tenth
+/// Most bytes of a split file in one window, whatever the number of shards. At most two
+/// windows are in memory at once as routed segments ([`WINDOWS_IN_FLIGHT`]) (136 bytes each): for 1500-byte packets that is a tenth
 /// of the window's bytes, for the smallest TCP records (70 bytes) about twice; so at most
 /// ~256 MiB of routed segments, and ~30 MiB for typical TLS traffic.
 const MAX_WINDOW_BYTES: usize = 64 << 20;
@@ -134,9 +134,12 @@ const MAX_WINDOW_BYTES: usize = 64 << 20;
 /// Smallest chunk a split file gets when many shards share a window.
 const MIN_SPLIT: usize = 64 << 10;
 
-/// Tasks per window of a split file, per shard: enough that workers rarely wait for the
-/// slowest task at the end of a window, few enough that a window's routed segments stay small.
-/// Every buffer of routed segments keeps the pages of its largest use, and each page's first
+/// Reading tasks per window of a split file, per shard: enough that every worker has reading
+/// to do beside the shards' runs, few enough that a window's routed segments stay small.
+/// (The figures below are from before [`Pipeline`], when every window also waited for its
+/// slowest task; with it, 1 instead of 2 took the same time at two threads, 0.209 against
+/// 0.206 s, 15 interleaved rounds, with 1.2 K fewer page faults and `-j 1` 0.339 against
+/// 0.332 s.) Every buffer of routed segments keeps the pages of its largest use, and each page's first
 /// touch is a page fault (~5 µs on the development VM): with 4, two threads read 64 MiB
 /// windows (of 2 MiB chunks) and took 14.2 K page faults on the 2 GiB bench tile; with 2
 /// (32 MiB windows), 10.4 K, and 0.214 s instead of 0.226 (21 interleaved rounds; CPU 0.388 s
