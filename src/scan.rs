@@ -127,9 +127,10 @@ pub const DEFAULT_CHUNK: usize = 16 << 20;
 pub const DEFAULT_SPLIT: usize = 1 << 20;
 
 /// Most bytes of a split file in one window, whatever the number of shards. At most two
-/// windows are in memory at once as routed segments ([`WINDOWS_IN_FLIGHT`]) (136 bytes each): for 1500-byte packets that is a tenth
-/// of the window's bytes, for the smallest TCP records (70 bytes) about twice; so at most
-/// ~256 MiB of routed segments, and ~30 MiB for typical TLS traffic.
+/// windows are in memory at once as routed segments ([`WINDOWS_IN_FLIGHT`], 64 bytes each):
+/// for 1500-byte packets that is a twentieth of the window's bytes, for the smallest TCP
+/// records (70 bytes) about as much as the window; so at most ~120 MiB of routed segments,
+/// and ~10 MiB for typical TLS traffic.
 const MAX_WINDOW_BYTES: usize = 64 << 20;
 
 /// Smallest chunk a split file gets when many shards share a window.
