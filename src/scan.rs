@@ -318,7 +318,7 @@ impl<'a> Routes<'a> {
         };
         let shards = self.per_shard.len();
         if let Some(seg) = decode_common(p.linktype, p.data) {
-            let shard = FlowKey::shard_of(&seg, shards);
+            let shard = shard_of(&seg, shards);
             self.per_shard[shard].push(Routed::new(seg, meta, &mut self.whole));
             return;
         }
@@ -326,7 +326,7 @@ impl<'a> Routes<'a> {
         let mut fragment = None;
         match decode_or_fragment(p.linktype, p.data, &mut fragment) {
             Ok(seg) => {
-                let shard = FlowKey::shard_of(&seg, shards);
+                let shard = shard_of(&seg, shards);
                 self.per_shard[shard].push(Routed::new(seg, meta, &mut self.whole));
             }
             Err(_) => {
@@ -352,6 +352,16 @@ impl<'a> Routes<'a> {
         self.packets = 0;
         self.ts_range = None;
         self.frame_base = 0;
+    }
+}
+
+/// The shard that owns `seg`'s flow; with one shard, without hashing the flow.
+#[inline(always)]
+fn shard_of(seg: &TcpSegment<'_>, shards: usize) -> usize {
+    if shards == 1 {
+        0
+    } else {
+        FlowKey::shard_of(seg, shards)
     }
 }
 
