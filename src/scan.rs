@@ -1006,21 +1006,29 @@ where
         k: usize,
     ) {
         p.shard_running[shard] = true;
-        let joined = p.slots[k % self.windows.len()]
+        let slot = &mut p.slots[k % self.windows.len()];
+        let groups = slot.groups;
+        let joined = slot
             .joined
             .get_mut(shard)
             .map(std::mem::take)
             .unwrap_or_default();
-        scope.spawn(move |scope| self.run(scope, shard, k, joined));
+        scope.spawn(move |scope| self.run(scope, shard, k, groups, joined));
     }
 
-    /// Runs shard `shard`'s segments of window `k` through its table, then starts what was
-    /// waiting for that: its run of the next window and, when it was the window's last shard,
-    /// the planning of a window into its slot.
-    fn run<'s>(&'s self, scope: &rayon::Scope<'s>, shard: usize, k: usize, joined: Vec<Joined>) {
+    /// Runs shard `shard`'s segments of window `k` (read in `groups` groups) through its table,
+    /// then starts what was waiting for that: its run of the next window and, when it was the
+    /// window's last shard, the planning of a window into its slot.
+    fn run<'s>(
+        &'s self,
+        scope: &rayon::Scope<'s>,
+        shard: usize,
+        k: usize,
+        groups: usize,
+        joined: Vec<Joined>,
+    ) {
         {
             let slot = k % self.windows.len();
-            let groups = locked(&self.progress).slots[slot].groups;
             let groups: Vec<_> = self.windows[slot][..groups].iter().map(read_lock).collect();
             let parts = groups.iter().flat_map(|g| g.routed());
             let mut table = locked(&self.tables[shard]);
