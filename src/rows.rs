@@ -10,8 +10,8 @@ use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use tlscap_flows::{CloseKind, Endpoint, FlowInfo, PacketMeta, Side as FlowSide, StreamHandler};
 use tlscap_output::{
-    handshake_batch, AlertRow, CertificateRow, GroupEncoders, HandshakeRow, OutputError,
-    RecordBatch, SharedEncoders,
+    handshake_batch, AlertRow, CertificateRow, GroupEncoders, HandshakeRow, RecordBatch,
+    SharedEncoders,
 };
 use tlscap_tls::carrier::Plaintext;
 use tlscap_tls::fingerprint::hex;
@@ -197,7 +197,7 @@ impl Encoding {
         for batch in self.batches.drain(..) {
             let encoders = self.encoders.clone();
             let tx = out.tx.clone();
-            (out.spawn)(Box::new(move || encode_batch(&encoders, &batch, &tx)));
+            (out.spawn)(Box::new(move || encode_batch(&encoders, batch, &tx)));
         }
         if let Some(s) = self.summary.take() {
             let _ = out.tx.send(Rows::HandshakeSummary(s));
@@ -205,19 +205,14 @@ impl Encoding {
     }
 }
 
-/// Encodes `batch` into a row group taken open from `encoders`, and gives the group back, or
-/// sends it to the writer finished once it is full. An error, or a panic, fails the run: the
-/// batch's rows, and those of the group, are lost.
-fn encode_batch(encoders: &GroupEncoders, batch: &RecordBatch, tx: &Sender<Rows>) {
-    let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(), OutputError> {
-        let mut encoder = encoders.take()?;
-        encoder.write(batch)?;
-        if encoder.full() {
-            let _ = tx.send(Rows::HandshakeGroup(encoder.finish()?));
-        } else {
-            encoders.give_back(encoder);
-        }
-        Ok(())
+/// Encodes `batch` into a row group open in `encoders` (or leaves it to a job encoding there,
+/// see [`GroupEncoders::encode`]), and sends each group that fills to the writer, finished.
+/// An error, or a panic, fails the run: the batch's rows, and those of the group, are lost.
+fn encode_batch(encoders: &GroupEncoders, batch: RecordBatch, tx: &Sender<Rows>) {
+    let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        encoders.encode(batch, &mut |group| {
+            let _ = tx.send(Rows::HandshakeGroup(group));
+        })
     }));
     let failed = match encoded {
         Ok(Ok(())) => return,
