@@ -145,12 +145,12 @@ pub fn run(
     let encoders = output.handshake_encoders();
     let writer = Arc::new(Writer::new(output, rx));
     let drain = || Writer::schedule(&writer);
+    // Encoding jobs spawned and not yet done (see `spawn` below).
+    let waiting_jobs = AtomicUsize::new(0);
     // Inside the pool: a single capture would otherwise be scanned on this thread (a
     // parallel iterator over one item does not enter the pool), and every window's join would
     // be handed to the pool and waited for from outside it, waking its workers each time. The
     // scope also waits for the jobs the scan spawns (`Sink::spawn`).
-    // Encoding jobs spawned and not yet done (see below).
-    let waiting_jobs = AtomicUsize::new(0);
     let mut files: Vec<FileRow> = rayon::scope(|scope| {
         // Jobs spawned wait behind the tasks the scan spawns after them, which keep coming until
         // the file ends (a shard's run of a window starts the next one); a worker takes an

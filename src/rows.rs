@@ -162,12 +162,12 @@ const MIN_ROWS_ENCODED_AT_END: usize = ROWS_PER_BATCH / 4;
 /// A shard's handshake rows on their way to Parquet row groups. Every [`ROWS_PER_BATCH`] rows
 /// become an Arrow record batch in the shard's own task, where the rows are dropped; each batch
 /// is then encoded and compressed by a pool task of its own ([`encode_batch`]; at once when
-/// others wait, see `tlscap::run`), into a row
-/// group it takes open from the table's [`GroupEncoders`](tlscap_output::GroupEncoders) and
-/// gives back. So the Parquet encoding runs in parallel, and the writer only appends finished
-/// row groups; and it is not part of the shard's task, which its window waits for: encoded
-/// there (~5 ms a batch of the bench tile's rows), it held the window while the other worker,
-/// done, had nothing to do.
+/// others wait, see `tlscap::run`), into a row group open in the table's
+/// [`GroupEncoders`](tlscap_output::GroupEncoders), which keeps it open for the next batch.
+/// So the Parquet encoding runs in parallel, and the writer only appends finished row groups;
+/// and it is not part of the shard's task, which its window waits for: encoded there (~5 ms a
+/// batch of the bench tile's rows), it held the window while the other worker, done, had
+/// nothing to do.
 struct Encoding {
     encoders: SharedEncoders,
     /// Rows waiting for a full batch.

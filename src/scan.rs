@@ -621,7 +621,8 @@ impl<'t> Shards<'t> {
                 skipped: 0,
                 damaged: false,
                 next_start: Some(first),
-                planning: false,
+                // The first window is planned below.
+                planning: true,
                 planned: 0,
                 read: 0,
                 done: 0,
@@ -634,12 +635,7 @@ impl<'t> Shards<'t> {
             out,
             release,
         };
-        rayon::scope(|scope| {
-            let mut p = locked(&pipeline.progress);
-            p.planning = true;
-            drop(p);
-            pipeline.plan(scope);
-        });
+        rayon::scope(|scope| pipeline.plan(scope));
         let Pipeline {
             windows, progress, ..
         } = pipeline;
@@ -708,7 +704,7 @@ fn count_and_join(
                 if let Ok(seg) = decode_reassembled(&datagram, context) {
                     let key = FlowKey::of(&seg);
                     row.tcp_packets += 1;
-                    joined[FlowKey::shard_of(&seg, shards)].push(Joined {
+                    joined[shard_of(&seg, shards)].push(Joined {
                         key,
                         meta,
                         datagram,

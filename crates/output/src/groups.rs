@@ -78,7 +78,7 @@ impl GroupEncoders {
     /// it before it gives the encoder back.
     pub fn encode(
         &self,
-        batch: RecordBatch,
+        mut batch: RecordBatch,
         full: &mut dyn FnMut(EncodedGroup),
     ) -> Result<(), OutputError> {
         let idle = {
@@ -96,11 +96,7 @@ impl GroupEncoders {
             encoders: self,
             counted: true,
         };
-        let mut encoder = match idle {
-            Some(e) => e,
-            None => self.create()?,
-        };
-        let mut batch = batch;
+        let mut encoder = self.open(idle)?;
         loop {
             encoder.write(&batch)?;
             if encoder.full() {
@@ -127,10 +123,7 @@ impl GroupEncoders {
     /// An open encoder given back earlier, or a new one.
     pub fn take(&self) -> Result<GroupEncoder, OutputError> {
         let idle = self.state().idle.pop();
-        match idle {
-            Some(e) => Ok(e),
-            None => self.create(),
-        }
+        self.open(idle)
     }
 
     /// Keeps `encoder`, with the rows it holds, for whoever takes one next. The table writes
@@ -153,10 +146,7 @@ impl GroupEncoders {
             )
         };
         if !queued.is_empty() {
-            let mut encoder = match idle.pop() {
-                Some(e) => e,
-                None => self.create()?,
-            };
+            let mut encoder = self.open(idle.pop())?;
             for batch in &queued {
                 encoder.write(batch)?;
             }
@@ -181,6 +171,14 @@ impl GroupEncoders {
     pub fn panicked(&self) -> OutputError {
         OutputError::Panicked {
             path: self.path.clone(),
+        }
+    }
+
+    /// `idle`, an encoder given back, or else a new one.
+    fn open(&self, idle: Option<GroupEncoder>) -> Result<GroupEncoder, OutputError> {
+        match idle {
+            Some(e) => Ok(e),
+            None => self.create(),
         }
     }
 
