@@ -9,6 +9,16 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use tlscap::{run, ScanOptions};
 
+/// mimalloc, not the system's allocator: rows, TLS messages and row groups are allocated on
+/// one worker and freed on another, and glibc's per-thread arenas gave freed memory back to
+/// the kernel and faulted it in again. On the bench tile at two threads: 0.210 to 0.196 s
+/// (~2,300 fewer page faults); 100,000 short connections 1.68 to 1.22 s; 1,000 small captures
+/// 0.20 to 0.14 s. Its version 2, whose freed pages go back to the kernel after 10 ms (version
+/// 3 keeps them a second): peak anonymous memory on the flood capture is 260 MiB against
+/// glibc's 186 (330 with version 3).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "tlscap",

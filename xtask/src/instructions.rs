@@ -248,9 +248,10 @@ fn output_of(cmd: &mut Command) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The environment of every counted run. One malloc arena: with one per thread, whether a
-/// `realloc` grows in place or copies depends on how the threads' allocations interleave, and
-/// totals differed by up to 0.3% between runs; with one, by about 0.1%.
+/// The environment of every counted run. One arena for libc's malloc, which serves zstd's
+/// contexts (Rust's allocations go to mimalloc, linked into the binary): with one per thread,
+/// whether a `realloc` grows in place or copies depends on how the threads' allocations
+/// interleave, and totals differed by up to 0.3% between runs; with one, by about 0.1%.
 const ENV: (&str, &str) = ("MALLOC_ARENA_MAX", "1");
 
 /// Runs the workload `runs` times under callgrind; the run with the median total is reported
@@ -412,7 +413,7 @@ impl Scanned {
 struct Profile {
     total: u64,
     /// Instructions in the tlscap binary: its code and what is linked into it (Rust's std,
-    /// zstd). Unlike libc's malloc and memcpy, the same in every run.
+    /// zstd, the mimalloc allocator). Unlike libc's memcpy and malloc, the same in every run.
     in_binary: u64,
     /// (object file name, self instructions), highest first.
     objects: Vec<(String, u64)>,
@@ -675,7 +676,8 @@ fn report(results: &[Measured], baseline: Option<&Value>, top: usize) -> String 
         s,
         "\n`tlscap scan INPUT -o DIR -j 1` under valgrind --tool=callgrind, the median of {} \
          run(s); spread: (max - min) / median.\n\"in binary\": tlscap's own code and what is \
-         linked into it, not libc (malloc, memcpy...), whose count varies more between runs.",
+         linked into it (the allocator too), not libc (memcpy, zstd's malloc...), whose count \
+         varies more between runs.",
         results.first().map_or(0, |m| m.runs.len())
     );
     let _ = writeln!(
