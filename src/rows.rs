@@ -208,6 +208,10 @@ impl Encoding {
 /// Encodes `batch` into a row group open in `encoders` (or leaves it to a job encoding there,
 /// see [`GroupEncoders::encode`]), and sends each group that fills to the writer, finished.
 /// An error, or a panic, fails the run: the batch's rows, and those of the group, are lost.
+///
+/// Run as a job of its own, or in the shard's task when jobs wait already; there the shard's
+/// table and its window's segments are locked, which no task the encoding may run while it
+/// waits for its columns takes: the shard's next run is spawned once this one ends.
 fn encode_batch(encoders: &GroupEncoders, batch: RecordBatch, tx: &Sender<Rows>) {
     let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
         encoders.encode(batch, &mut |group| {
