@@ -209,9 +209,13 @@ impl Encoding {
 /// see [`GroupEncoders::encode`]), and sends each group that fills to the writer, finished.
 /// An error, or a panic, fails the run: the batch's rows, and those of the group, are lost.
 ///
-/// Run as a job of its own, or in the shard's task when jobs wait already; there the shard's
-/// table and its window's segments are locked, which no task the encoding may run while it
-/// waits for its columns takes: the shard's next run is spawned once this one ends.
+/// Run as a job of its own, or in the shard's task when jobs wait already. There the shard's
+/// table is locked, and its window's segment groups are locked for reading. While the encoding
+/// waits for a column another worker took, this thread may run another pool task; none needs
+/// what is locked: the shard's next run is spawned once this one ends, other shards' runs only
+/// read the groups, and no group of a window is written (read into) before every shard is done
+/// with it (see `Pipeline`). The shard's next window waits for that task, which is what the
+/// columns shared with an idle worker cost there.
 fn encode_batch(encoders: &GroupEncoders, batch: RecordBatch, tx: &Sender<Rows>) {
     let encoded = std::panic::catch_unwind(AssertUnwindSafe(|| {
         encoders.encode(batch, &mut |group| {

@@ -78,7 +78,7 @@ impl GroupEncoders {
     /// it before it gives the encoder back.
     ///
     /// The columns are encoded in parallel ([`GroupEncoder::write_in_parallel`]): call this
-    /// holding no lock that a pool task may take.
+    /// holding no lock that a pool task may take, except for reading.
     pub fn encode(
         &self,
         mut batch: RecordBatch,
@@ -243,8 +243,8 @@ impl GroupEncoder {
     /// (~2.5 ms a batch of the bench tile's handshakes). A handful of wide columns cost most
     /// of a batch, so the split is by column.
     ///
-    /// The caller must hold no lock that a pool task may take: while this thread waits for a
-    /// column another worker took, it runs other tasks of the pool.
+    /// The caller must hold no lock that a pool task may take, except for reading: while this
+    /// thread waits for a column another worker took, it runs other tasks of the pool.
     pub(crate) fn write_in_parallel(&mut self, batch: &RecordBatch) -> Result<(), OutputError> {
         self.write_columns(batch, true)
     }
@@ -260,6 +260,13 @@ impl GroupEncoder {
     }
 
     fn encode_columns(&mut self, batch: &RecordBatch, parallel: bool) -> Result<(), ParquetError> {
+        if batch.num_columns() != self.schema.fields().len() {
+            return Err(ParquetError::General(format!(
+                "a batch has {} columns, its table {}",
+                batch.num_columns(),
+                self.schema.fields().len()
+            )));
+        }
         let mut leaves = Vec::with_capacity(self.columns.len());
         for (field, array) in self.schema.fields().iter().zip(batch.columns()) {
             leaves.extend(compute_leaves(field, array)?);
