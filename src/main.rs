@@ -15,8 +15,9 @@ use tlscap::{run, ScanOptions};
 /// (~2,300 fewer page faults); 100,000 short connections 1.68 to 1.22 s; 1,000 small captures
 /// 0.20 to 0.14 s. Its version 2, whose freed pages go back to the kernel after 10 ms (version
 /// 3 keeps them a second): peak anonymous memory on the flood capture is ~310 MiB against
-/// glibc's 186 (330 with version 3), ~44 MiB on the bench tile against 16 (`cargo xtask bench`). Transparent huge
-/// pages stay on: without them (`no_thp`) the tile took 22 MiB but 0.167 s against 0.154.
+/// glibc's 186 (330 with version 3), ~44 MiB on the bench tile against 16 (`cargo xtask
+/// bench`). Transparent huge pages stay on: without them (`no_thp`) the tile took 22 MiB but
+/// 0.167 s against 0.154.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
