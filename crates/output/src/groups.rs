@@ -114,9 +114,7 @@ impl GroupEncoders {
                     // is no longer busy.
                     state.busy -= 1;
                     busy.counted = false;
-                    if encoder.rows > 0 {
-                        state.idle.push(encoder);
-                    }
+                    state.keep(encoder);
                     return Ok(());
                 }
             }
@@ -132,9 +130,7 @@ impl GroupEncoders {
     /// Keeps `encoder`, with the rows it holds, for whoever takes one next. The table writes
     /// what the encoders kept hold when it closes ([`GroupEncoders::take_all`]).
     pub fn give_back(&self, encoder: GroupEncoder) {
-        if encoder.rows > 0 {
-            self.state().idle.push(encoder);
-        }
+        self.state().keep(encoder);
     }
 
     /// Every encoder given back and not taken again, once no call of [`GroupEncoders::encode`]
@@ -203,6 +199,15 @@ impl GroupEncoders {
         OutputError::Parquet {
             path: self.path.clone(),
             source,
+        }
+    }
+}
+
+impl EncodersState {
+    /// Keeps `encoder` open for the next batch, unless it holds nothing.
+    fn keep(&mut self, encoder: GroupEncoder) {
+        if encoder.rows > 0 {
+            self.idle.push(encoder);
         }
     }
 }
