@@ -873,16 +873,18 @@ where
             // runs on). The window's last chunk ends at the next record start found after it.
             let first_range = start / split + 1;
             let last_range = first_range + self.chunks.max(1) - 1;
+            let in_file = |j: &usize| j * split < len;
+            let record_start = |j: usize| self.reader.record_start_in(j * split, (j + 1) * split);
             let mut starts = Vec::with_capacity(self.chunks + 1);
             starts.push(start);
             starts.extend(
                 (first_range..last_range)
-                    .take_while(|j| j * split < len)
-                    .filter_map(|j| self.reader.record_start_in(j * split, (j + 1) * split)),
+                    .take_while(in_file)
+                    .filter_map(record_start),
             );
             let end = (last_range..)
-                .take_while(|j| j * split < len)
-                .find_map(|j| self.reader.record_start_in(j * split, (j + 1) * split))
+                .take_while(in_file)
+                .find_map(record_start)
                 .unwrap_or(len);
             starts.push(end);
             let groups = (starts.len() - 1).div_ceil(INTERLEAVE);
